@@ -1,0 +1,33 @@
+# gsm's two front doors: `make demo` and `make test`. Everything else is a helper.
+# Build caches may live outside the clone: set CARGO_TARGET_DIR (CI uses /var/tmp/gsm-target).
+
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: test demo fmt lint unit bench build help
+
+help:
+	@echo "make demo   build gsm and show it working"
+	@echo "make test   formatting, lints and every test (what CI runs)"
+	@echo "make bench  print the performance figures (see docs/benchmarks.md)"
+
+test: fmt lint unit
+
+fmt:
+	$(CARGO) fmt --all --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit:
+	$(CARGO) nextest run --workspace --locked --no-fail-fast
+	$(CARGO) test --workspace --locked --doc
+
+build:
+	$(CARGO) build --workspace --locked
+
+bench:
+	$(CARGO) run --release --locked -p gsm-bench -- all
+
+demo:
+	@scripts/demo.sh

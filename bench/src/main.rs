@@ -1,0 +1,40 @@
+//! gsm-bench: measures the figures the issues name and prints them, one line per figure, with the
+//! target beside it. Numbers go to `docs/benchmarks.md` by hand, with the machine they came from;
+//! tests never assert timings.
+//!
+//! Run in release: `cargo run --release -p gsm-bench -- all` (or `make bench`).
+#![allow(clippy::print_stdout)]
+
+mod presence;
+mod runner;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(about = "measure gsm's performance figures")]
+struct Cli {
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(Debug, Subcommand)]
+enum Which {
+    /// Runner overhead, output throughput and kill latency.
+    Runner,
+    /// Presence evaluation over many hosts.
+    Presence,
+    /// Every benchmark above, in order.
+    All,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.which {
+        Which::Runner => runner::run(),
+        Which::Presence => presence::run(),
+        Which::All => {
+            runner::run()?;
+            presence::run()
+        }
+    }
+}

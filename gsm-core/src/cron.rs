@@ -1,0 +1,1 @@
+//! cron (lands with issue #2).

@@ -1,0 +1,1 @@
+//! heartbeat (lands with issue #2).

@@ -1,0 +1,1 @@
+//! presence (lands with issue #2).
