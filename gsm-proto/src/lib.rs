@@ -1,8 +1,18 @@
 //! gsm-proto: the wire between gsm's agent, server, operator and REST clients.
 //!
-//! The message types, REST request/response types and their JSON Schemas arrive with issue #3;
-//! this crate holds the protocol version both sides will negotiate in their hello.
+//! [`agent`] holds the messages of the agent WebSocket (`/agent/v1/connect`) and enrollment;
+//! [`codec`] decodes them defensively (size bound first, unknown message kinds answered with an
+//! explicit `unsupported`, never a panic); [`rest`] holds the REST API's request and response
+//! bodies; [`schema`] lists every wire type so their JSON Schemas can be generated into the
+//! checked-in `schemas/` folder, where a test fails when they drift from the code.
+//!
+//! Versioning: the agent's hello names the protocol versions it speaks; the server picks one or
+//! refuses with a message naming both ranges. Within a version, fields are only added, and every
+//! added field is optional, so older peers ignore what they do not know.
 #![warn(missing_docs)]
 
-/// The agent protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub mod agent;
+pub mod codec;
+pub mod rest;
+pub mod schema;
+mod wire_bytes;

@@ -1,0 +1,289 @@
+//! The agent protocol: enrollment bodies and the messages both ends send on the agent WebSocket.
+//!
+//! One JSON object per WebSocket text frame, internally tagged by `"type"`. The agent speaks first
+//! with [`AgentMessage::Hello`]; nothing else is accepted before the server's
+//! [`ServerMessage::Welcome`]. Delivery is at least once in both directions, so every message that
+//! changes state names its job and attempt and is safe to receive twice: the server upserts chunks
+//! by `(job, attempt, seq)` and results by `(job, attempt)`, the agent's ledger refuses to run a
+//! job id twice. The agent deletes spooled output only after the server's [`Ack`].
+
+use gsm_core::heartbeat::Heartbeat;
+use gsm_core::job::{HostId, JobId, JobResult, JobSpec};
+use gsm_core::runner::Stream;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::wire_bytes;
+
+/// The oldest agent protocol version this build still speaks.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
+/// The newest agent protocol version this build speaks.
+pub const MAX_PROTOCOL_VERSION: u32 = 1;
+
+/// The WebSocket path an agent connects to.
+pub const CONNECT_PATH: &str = "/agent/v1/connect";
+/// The HTTP path an agent enrolls at.
+pub const ENROLL_PATH: &str = "/agent/v1/enroll";
+
+/// An inclusive range of protocol versions one side speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct VersionRange {
+    /// Oldest version spoken.
+    pub min: u32,
+    /// Newest version spoken.
+    pub max: u32,
+}
+
+impl VersionRange {
+    /// The range this build speaks.
+    pub const CURRENT: VersionRange =
+        VersionRange { min: MIN_PROTOCOL_VERSION, max: MAX_PROTOCOL_VERSION };
+
+    /// The newest version both ranges contain, if any.
+    pub fn negotiate(self, other: VersionRange) -> Option<u32> {
+        let low = self.min.max(other.min);
+        let high = self.max.min(other.max);
+        (low <= high).then_some(high)
+    }
+}
+
+impl std::fmt::Display for VersionRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.min == self.max {
+            write!(f, "{}", self.min)
+        } else {
+            write!(f, "{}..={}", self.min, self.max)
+        }
+    }
+}
+
+/// Facts about the host an agent runs on, sent at enrollment and in every hello.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HostFacts {
+    /// The machine's hostname.
+    pub hostname: String,
+    /// Operating system (`linux`).
+    pub os: String,
+    /// CPU architecture (`x86_64`).
+    pub arch: String,
+    /// Logical CPUs.
+    #[serde(default)]
+    pub cpus: u32,
+    /// Total memory in bytes.
+    #[serde(default)]
+    pub memory_total_bytes: u64,
+    /// The agent's version.
+    pub agent_version: String,
+}
+
+/// `POST /agent/v1/enroll`: trade a one-time join token for a long-lived host credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The one-time join token the server returned when the host was created.
+    pub token: String,
+    /// Facts about the enrolling host.
+    pub facts: HostFacts,
+}
+
+/// The answer to a successful enrollment. The credential is shown only here, once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EnrollResponse {
+    /// The host this agent now is.
+    pub host: HostId,
+    /// The org the host belongs to.
+    pub org: Uuid,
+    /// The host credential: send it as `Authorization: Bearer …` when connecting.
+    pub credential: String,
+}
+
+/// What the agent sends on the WebSocket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)]
+pub enum AgentMessage {
+    /// First message on every connection.
+    Hello(Hello),
+    /// Periodic liveness and metrics.
+    Heartbeat(Heartbeat),
+    /// The agent recorded the job in its ledger and started it.
+    JobAccepted(JobRef),
+    /// The agent refused the job (policy, or already run); it will never run.
+    JobRejected(JobRejected),
+    /// A piece of a running job's output.
+    JobLog(LogChunk),
+    /// A job ended; its result and the last chunk's sequence number.
+    JobFinished(JobFinished),
+    /// The agent cannot know how a job ended (it restarted while the job ran).
+    JobLost(JobLost),
+}
+
+impl AgentMessage {
+    /// Every message kind, as it appears in `"type"`.
+    pub const KINDS: &'static [&'static str] = &[
+        "hello",
+        "heartbeat",
+        "job_accepted",
+        "job_rejected",
+        "job_log",
+        "job_finished",
+        "job_lost",
+    ];
+
+    /// This message's kind, as it appears in `"type"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AgentMessage::Hello(_) => "hello",
+            AgentMessage::Heartbeat(_) => "heartbeat",
+            AgentMessage::JobAccepted(_) => "job_accepted",
+            AgentMessage::JobRejected(_) => "job_rejected",
+            AgentMessage::JobLog(_) => "job_log",
+            AgentMessage::JobFinished(_) => "job_finished",
+            AgentMessage::JobLost(_) => "job_lost",
+        }
+    }
+}
+
+/// What the server sends on the WebSocket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)]
+pub enum ServerMessage {
+    /// The answer to a good hello.
+    Welcome(Welcome),
+    /// Run this job (possibly again: the agent's ledger decides).
+    AssignJob(JobAssignment),
+    /// Stop this job if it runs.
+    CancelJob(JobRef),
+    /// The server has durably stored what the agent sent up to this point.
+    Ack(Ack),
+    /// Something the agent sent was wrong; the server may close after it.
+    Error(ErrorMessage),
+}
+
+impl ServerMessage {
+    /// Every message kind, as it appears in `"type"`.
+    pub const KINDS: &'static [&'static str] =
+        &["welcome", "assign_job", "cancel_job", "ack", "error"];
+
+    /// This message's kind, as it appears in `"type"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMessage::Welcome(_) => "welcome",
+            ServerMessage::AssignJob(_) => "assign_job",
+            ServerMessage::CancelJob(_) => "cancel_job",
+            ServerMessage::Ack(_) => "ack",
+            ServerMessage::Error(_) => "error",
+        }
+    }
+}
+
+/// The agent's first message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Hello {
+    /// Protocol versions the agent speaks.
+    pub protocol: VersionRange,
+    /// Facts about the host.
+    pub facts: HostFacts,
+}
+
+/// The server's answer to a good hello.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Welcome {
+    /// The version both sides now speak.
+    pub protocol: u32,
+    /// The host the credential belongs to.
+    pub host: HostId,
+    /// How often the server expects a heartbeat, in milliseconds.
+    pub heartbeat_interval_ms: u64,
+}
+
+/// A job and the attempt it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct JobRef {
+    /// The job.
+    pub job: JobId,
+    /// The delivery attempt, from 1; a result for an older attempt is stale.
+    pub attempt: u32,
+}
+
+/// A job for the agent to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct JobAssignment {
+    /// The delivery attempt, from 1.
+    pub attempt: u32,
+    /// The job.
+    pub spec: JobSpec,
+}
+
+/// The agent refused a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct JobRejected {
+    /// The job and attempt.
+    #[serde(flatten)]
+    pub job: JobRef,
+    /// A stable code (`program_not_allowed`, `already_run`, ...).
+    pub reason: String,
+    /// What was wrong, for people.
+    pub message: String,
+}
+
+/// A piece of a job's output. `seq` is dense from 0 across both streams.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LogChunk {
+    /// The job and attempt.
+    #[serde(flatten)]
+    pub job: JobRef,
+    /// Position in the job's output, from 0, no gaps.
+    pub seq: u64,
+    /// Which stream the bytes came from.
+    pub stream: Stream,
+    /// The raw bytes, base64 in JSON: output is data, not text.
+    #[serde(with = "wire_bytes")]
+    #[schemars(with = "String")]
+    pub data: Vec<u8>,
+}
+
+/// A job ended on the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct JobFinished {
+    /// The job and attempt.
+    #[serde(flatten)]
+    pub job: JobRef,
+    /// How it ended.
+    pub result: JobResult,
+    /// How many chunks were sent (`seq` of the last one + 1); the server knows when it has all.
+    pub chunks: u64,
+}
+
+/// The agent cannot know how a job ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct JobLost {
+    /// The job and attempt.
+    #[serde(flatten)]
+    pub job: JobRef,
+    /// Why, for people.
+    pub reason: String,
+}
+
+/// The server durably stored what the agent sent for one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Ack {
+    /// The job and attempt.
+    #[serde(flatten)]
+    pub job: JobRef,
+    /// Every chunk with `seq` below this is stored.
+    pub chunks_stored: u64,
+    /// The job's end (finished, lost or rejected) is stored; the agent may forget the job.
+    pub finished: bool,
+}
+
+/// A protocol-level error sent to the peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorMessage {
+    /// A stable code (`unsupported`, `malformed`, `version_mismatch`, `forbidden`, ...).
+    pub code: String,
+    /// What was wrong, for people.
+    pub message: String,
+}

@@ -1,0 +1,183 @@
+//! REST request and response bodies of `/api/v1`.
+//!
+//! Every resource lives under `/api/v1/orgs/{org}/…`. Errors are always [`ErrorBody`]. Times are
+//! RFC 3339 timestamps in UTC. Requests reject unknown fields so a typo is an error, not a silently
+//! ignored setting; responses may grow fields, so clients must ignore what they do not know.
+
+use std::collections::BTreeMap;
+
+use gsm_core::heartbeat::Heartbeat;
+use gsm_core::job::{HostId, JobId, JobKind, JobResult, JobState, Requester};
+use gsm_core::presence::Presence;
+use gsm_core::runner::Stream;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::agent::HostFacts;
+use crate::wire_bytes;
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorDetail {
+    /// A stable snake_case code (`job_not_found`, `invalid_request`, ...).
+    pub code: String,
+    /// What was wrong and what to do, for people.
+    pub message: String,
+}
+
+/// One page of a list, with the cursor for the next page when there is one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Pass as `?cursor=` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// What `gsm-server init` prints: the new org and its first owner API key (shown once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OrgInitialized {
+    /// The org's id, used in every `/api/v1/orgs/{org}/…` path.
+    pub org: Uuid,
+    /// The org's name.
+    pub name: String,
+    /// An owner API key; send it as `Authorization: Bearer …`.
+    pub api_key: String,
+}
+
+/// `POST …/hosts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateHost {
+    /// A name unique within the org (letters, digits, `-`, `_`, `.`; at most 64).
+    pub name: String,
+    /// Free-form labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The answer to `POST …/hosts`: the host and its one-time join token (shown once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HostCreated {
+    /// The new host.
+    pub host: Host,
+    /// Give this to `gsm-agent enroll --token`; it works once.
+    pub join_token: String,
+    /// When the join token stops working.
+    pub join_token_expires_at: String,
+}
+
+/// A host as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Host {
+    /// The host's id.
+    pub id: HostId,
+    /// Its name.
+    pub name: String,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// When it was created.
+    pub created_at: String,
+    /// Whether an agent has enrolled as this host.
+    pub enrolled: bool,
+    /// Whether an agent is connected right now.
+    pub connected: bool,
+    /// Online, stale or offline; absent before the first heartbeat.
+    #[serde(default)]
+    pub presence: Option<Presence>,
+    /// When the last heartbeat arrived.
+    #[serde(default)]
+    pub last_heartbeat_at: Option<String>,
+    /// The last heartbeat's content (metrics, running jobs, game status).
+    #[serde(default)]
+    pub last_heartbeat: Option<Heartbeat>,
+    /// What the agent reported about the machine.
+    #[serde(default)]
+    pub facts: Option<HostFacts>,
+}
+
+/// `POST …/jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJob {
+    /// The host to run on.
+    pub host: HostId,
+    /// What to run.
+    pub kind: JobKind,
+    /// Wall-clock limit in seconds; absent takes the host policy's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    /// Output kept at most, in bytes; absent takes the host policy's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_cap_bytes: Option<u64>,
+    /// How long the job may wait for its host before it ends `lost`, in seconds (default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_secs: Option<u64>,
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Job {
+    /// The job's id.
+    pub id: JobId,
+    /// The host it runs on.
+    pub host: HostId,
+    /// What it runs.
+    pub kind: JobKind,
+    /// Where it is in its life.
+    pub state: JobState,
+    /// Why it is in that state, when that needs saying (a rejection, a loss).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// How it ended, once it ran.
+    #[serde(default)]
+    pub result: Option<JobResult>,
+    /// Delivery attempt, from 0 (not yet delivered).
+    pub attempt: u32,
+    /// Wall-clock limit in seconds, if set.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// Output cap in bytes, if set.
+    #[serde(default)]
+    pub output_cap_bytes: Option<u64>,
+    /// Who asked for it.
+    pub requested_by: Requester,
+    /// When it was created.
+    pub created_at: String,
+    /// When its state last changed.
+    pub updated_at: String,
+    /// When it ends `lost` if its host has not taken it.
+    pub deadline_at: String,
+}
+
+/// One stored piece of a job's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct JobLogChunk {
+    /// Position in the job's output, from 0.
+    pub seq: u64,
+    /// Which stream.
+    pub stream: Stream,
+    /// The raw bytes, base64.
+    #[serde(with = "wire_bytes")]
+    #[schemars(with = "String")]
+    pub data: Vec<u8>,
+}
+
+/// `GET …/jobs/{job}/logs?after_seq=`: chunks in order, and whether the job's output is complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct JobLogs {
+    /// Chunks with `seq` greater than `after_seq`, in order.
+    pub chunks: Vec<JobLogChunk>,
+    /// True when the job has ended and every chunk is here or earlier.
+    pub complete: bool,
+}
