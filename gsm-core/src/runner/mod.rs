@@ -1,9 +1,9 @@
 //! The runner: runs an [`ApprovedCommand`] in its own process group, streams its output in
 //! numbered chunks and reports how it ended as a [`JobResult`].
 //!
-//! [`run`] is the only entry point, and an [`ApprovedCommand`] is the only input it accepts, so
-//! nothing reaches `exec` without a policy having allowed it. No shell is involved: the program and
-//! its argv go to `execve` as they are.
+//! [`run`] (and [`run_observed`], the same with a spawn hook) is the only entry point, and an
+//! [`ApprovedCommand`] is the only input it accepts, so nothing reaches `exec` without a policy
+//! having allowed it. No shell is involved: the program and its argv go to `execve` as they are.
 //!
 //! # Decisions
 //!
@@ -129,6 +129,21 @@ pub async fn run<S: ChunkSink>(
     sink: S,
     cancel: &Cancel,
 ) -> Result<JobResult, Error> {
+    run_observed(cmd, sink, cancel, |_| {}).await
+}
+
+/// [`run`], telling `on_spawn` the child's pid (which is also its process group id) right after
+/// it is spawned and before any output is read.
+///
+/// For callers that must record the process somewhere durable, such as an agent's job ledger, so
+/// that a later run can find and stop a group a crashed predecessor left behind. `on_spawn` is
+/// called at most once, synchronously, and not at all when the job never starts.
+pub async fn run_observed<S: ChunkSink>(
+    cmd: &ApprovedCommand,
+    sink: S,
+    cancel: &Cancel,
+    on_spawn: impl FnOnce(u32),
+) -> Result<JobResult, Error> {
     if cancel.is_cancelled() {
         return Ok(never_started());
     }
@@ -143,6 +158,7 @@ pub async fn run<S: ChunkSink>(
         return Err(spawn_error(cmd, io::Error::other("spawned child has no process id")));
     };
     let guard = kill::GroupGuard::new(pgid);
+    on_spawn(pgid.as_raw_nonzero().get().unsigned_abs());
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         // Not reachable: both streams are configured as pipes.
         return Err(spawn_error(cmd, io::Error::other("child pipes missing")));

@@ -475,3 +475,21 @@ fn proc_stat_lines_are_parsed_past_odd_command_names() {
     assert_eq!(kill::state_and_group("7 (a) b (c)) Z 1 99 9"), Some(('Z', 99)));
     assert_eq!(kill::state_and_group("garbage"), None);
 }
+
+#[tokio::test]
+async fn run_observed_reports_the_childs_pid_which_leads_its_process_group() {
+    let cmd = Job::sh("echo $$").approve();
+    let (tx, mut rx) = mpsc::channel(8);
+    let mut spawned = None;
+    let result = tokio::time::timeout(
+        TEST_LIMIT,
+        run_observed(&cmd, tx, &Cancel::new(), |pid| spawned = Some(pid)),
+    )
+    .await
+    .expect("runner hung")
+    .expect("run succeeds");
+    assert_eq!(result.exit_code, Some(0));
+    let chunk = rx.recv().await.expect("the shell printed its pid");
+    let printed: u32 = String::from_utf8(chunk.data).unwrap().trim().parse().unwrap();
+    assert_eq!(spawned, Some(printed));
+}
