@@ -1,0 +1,170 @@
+//! The application: shared state, the router, the background tasks, and `serve`.
+//!
+//! [`router`] builds the whole HTTP surface from an [`AppState`] so tests can drive it in-process;
+//! [`serve`] opens the store, starts the background tasks (presence ticks, heartbeat flushes, job
+//! deadlines) and listens until Ctrl-C or SIGTERM.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::Router;
+use gsm_core::heartbeat::Heartbeat;
+use gsm_core::job::{HostId, JobId};
+use gsm_core::presence::PresenceTracker;
+use jiff::Timestamp;
+use tokio::sync::broadcast;
+
+use crate::config::{Database, Settings};
+use crate::gateway::AgentRegistry;
+use crate::metrics::Metrics;
+use crate::store::{PostgresStore, SqliteStore, Store};
+use crate::{background, gateway, http};
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+/// The shared parts behind [`AppState`].
+pub struct Shared {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Validated settings.
+    pub settings: Settings,
+    /// Connected agents.
+    pub agents: AgentRegistry,
+    /// Online / stale / offline per host, on this process's monotonic clock.
+    pub presence: Mutex<PresenceTracker>,
+    /// The latest heartbeat per host, and which of them still need writing to the store.
+    pub heartbeats: Mutex<LatestHeartbeats>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Announces jobs whose output or state changed, for live log followers.
+    pub job_events: broadcast::Sender<JobId>,
+}
+
+/// The latest heartbeat of each host since this process started.
+#[derive(Default)]
+pub struct LatestHeartbeats {
+    /// Latest per host.
+    pub latest: HashMap<HostId, (Timestamp, Heartbeat)>,
+    /// Hosts whose latest heartbeat is not yet in the store.
+    pub dirty: HashSet<HostId>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.inner
+    }
+}
+
+impl AppState {
+    /// Builds the state around an open store.
+    pub fn new(store: Arc<dyn Store>, settings: Settings) -> anyhow::Result<Self> {
+        let presence = PresenceTracker::new(settings.presence).context("presence settings")?;
+        let (job_events, _) = broadcast::channel(4096);
+        Ok(Self {
+            inner: Arc::new(Shared {
+                store,
+                settings,
+                agents: AgentRegistry::default(),
+                presence: Mutex::new(presence),
+                heartbeats: Mutex::new(LatestHeartbeats::default()),
+                metrics: Metrics::new(),
+                job_events,
+            }),
+        })
+    }
+
+    /// The presence tracker. A poisoned lock means a panic mid-update of plain data; the data is
+    /// still consistent enough to serve, so the poison is cleared rather than spread.
+    pub fn presence(&self) -> MutexGuard<'_, PresenceTracker> {
+        self.presence.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The latest heartbeats (same poisoning rule as [`presence`](Self::presence)).
+    pub fn heartbeats(&self) -> MutexGuard<'_, LatestHeartbeats> {
+        self.heartbeats.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records a heartbeat in memory: presence now, the store at the next flush.
+    pub fn record_heartbeat(&self, host: HostId, heartbeat: Heartbeat) {
+        let now = Instant::now();
+        if let Some(change) = self.presence().heartbeat(host, now) {
+            tracing::info!(host.id = %host, from = %change.from, to = %change.to, "host presence changed");
+        }
+        let mut beats = self.heartbeats();
+        beats.latest.insert(host, (Timestamp::now(), heartbeat));
+        beats.dirty.insert(host);
+        self.metrics.heartbeats.inc();
+    }
+}
+
+/// The whole HTTP surface: REST API, agent gateway, health and metrics.
+pub fn router(state: AppState) -> Router {
+    Router::new().merge(http::routes()).merge(gateway::routes()).with_state(state)
+}
+
+/// Opens the configured store (and applies its migrations).
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &settings.database {
+        Database::Sqlite(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating data dir {}", dir.display()))?;
+            }
+            Arc::new(
+                SqliteStore::open(path)
+                    .await
+                    .with_context(|| format!("opening SQLite database {}", path.display()))?,
+            )
+        }
+        Database::Postgres(url) => {
+            Arc::new(PostgresStore::connect(url).await.context("connecting to PostgreSQL")?)
+        }
+    })
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let state = AppState::new(store, settings)?;
+    let mut tasks = background::spawn(state.clone());
+    let addr = listener.local_addr().context("reading the bound address")?;
+    // The bound address is announced on one line so scripts and tests can read the port.
+    tracing::info!(%addr, "gsm-server listening");
+    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    tasks.abort_all();
+    background::flush_heartbeats(&state).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,387 @@
+//! One agent's WebSocket session: authenticate on upgrade, hello/welcome, then heartbeats, job
+//! reports and output in, jobs, cancels and acks out.
+//!
+//! The host is the one the credential names; a message about another host or another host's job
+//! is refused with `forbidden` and writes nothing. Frames are decoded by gsm-proto's bounded
+//! decoder; a malformed frame gets an error and closes the connection, an unknown kind gets
+//! `unsupported` and the session goes on. Chunks are stored before they are acked, so an ack is a
+//! promise the agent may delete its copy.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use gsm_core::job::{HostId, JobId};
+use gsm_proto::agent::{
+    Ack, AgentMessage, ErrorMessage, JobFinished, JobRef, LogChunk, ServerMessage, VersionRange,
+    Welcome,
+};
+use gsm_proto::codec::{self, MAX_FRAME_BYTES, ProtocolError};
+use tokio::sync::{mpsc, watch};
+
+use crate::app::AppState;
+use crate::dispatch::{self, End};
+use crate::http::ApiError;
+use crate::secrets;
+use crate::store::{HostRecord, NewLogChunk, SecretHash, StoreError};
+
+/// How long an agent has to say hello after the upgrade.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a live session re-checks that its credential still works (revocation, deletion).
+const RECHECK_EVERY: Duration = Duration::from_secs(30);
+
+pub(super) async fn connect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let credential = crate::http::bearer_token(&headers).ok_or_else(|| {
+        ApiError::unauthorized("send the host credential as `Authorization: Bearer …`")
+    })?;
+    let credential_hash = secrets::hash(credential);
+    let host = state.store.host_by_credential(credential_hash).await?.ok_or_else(|| {
+        ApiError::unauthorized(
+            "the host credential is unknown or revoked (was the host deleted?); enroll the agent again",
+        )
+    })?;
+    Ok(upgrade
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| run(state, host, credential_hash, socket)))
+}
+
+/// What ended a session, for the log.
+enum Closed {
+    AgentLeft,
+    Replaced,
+    Revoked,
+    Protocol(ProtocolError),
+    HelloTimeout,
+    VersionMismatch,
+    NotHello,
+    Store(StoreError),
+}
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Closed::AgentLeft => f.write_str("the agent closed the connection"),
+            Closed::Replaced => {
+                f.write_str("replaced by a newer connection, or the host was deleted")
+            }
+            Closed::Revoked => f.write_str("the host credential was revoked"),
+            Closed::Protocol(err) => write!(f, "protocol error: {err}"),
+            Closed::HelloTimeout => f.write_str("no hello in time"),
+            Closed::VersionMismatch => f.write_str("no common protocol version"),
+            Closed::NotHello => f.write_str("the first message was not a hello"),
+            Closed::Store(err) => write!(f, "store error: {err}"),
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(host.id = %host.id, org.id = %host.org))]
+async fn run(state: AppState, host: HostRecord, credential: SecretHash, mut socket: WebSocket) {
+    let closed = match hello(&state, &host, &mut socket).await {
+        Ok(()) => session(&state, &host, credential, &mut socket).await,
+        Err(closed) => closed,
+    };
+    match &closed {
+        Closed::AgentLeft | Closed::Replaced => {
+            tracing::info!(reason = %closed, "agent disconnected")
+        }
+        _ => tracing::warn!(reason = %closed, "agent connection closed"),
+    }
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+async fn send(socket: &mut WebSocket, message: &ServerMessage) -> Result<(), Closed> {
+    socket.send(Message::Text(codec::encode(message).into())).await.map_err(|_| Closed::AgentLeft)
+}
+
+async fn send_error(socket: &mut WebSocket, code: &str, message: String) {
+    let error = ServerMessage::Error(ErrorMessage { code: code.into(), message });
+    let _ = send(socket, &error).await;
+}
+
+async fn hello(state: &AppState, host: &HostRecord, socket: &mut WebSocket) -> Result<(), Closed> {
+    let first = match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
+        Err(_) => {
+            send_error(socket, "hello_timeout", format!("no hello within {HELLO_TIMEOUT:?}")).await;
+            return Err(Closed::HelloTimeout);
+        }
+        Ok(None | Some(Err(_))) => return Err(Closed::AgentLeft),
+        Ok(Some(Ok(message))) => message,
+    };
+    let text = match first {
+        Message::Text(text) => text,
+        Message::Close(_) => return Err(Closed::AgentLeft),
+        _ => {
+            send_error(
+                socket,
+                "unauthenticated",
+                "the first message must be a hello text frame".into(),
+            )
+            .await;
+            return Err(Closed::NotHello);
+        }
+    };
+    let hello = match codec::decode_agent(text.as_str()) {
+        Ok(AgentMessage::Hello(hello)) => hello,
+        Ok(other) => {
+            let message = format!("the first message must be hello, not {}", other.kind());
+            send_error(socket, "unauthenticated", message).await;
+            return Err(Closed::NotHello);
+        }
+        Err(err) => {
+            state.metrics.protocol_errors.inc();
+            send_error(socket, err.code(), err.to_string()).await;
+            return Err(Closed::Protocol(err));
+        }
+    };
+    let Some(version) = VersionRange::CURRENT.negotiate(hello.protocol) else {
+        let message = format!(
+            "agent speaks protocol {}, this server speaks {}; upgrade the older side",
+            hello.protocol,
+            VersionRange::CURRENT
+        );
+        send_error(socket, "version_mismatch", message).await;
+        return Err(Closed::VersionMismatch);
+    };
+    if let Err(err) = crate::http::validate_facts(&hello.facts) {
+        tracing::warn!(error = ?err, "agent sent invalid host facts; keeping the previous ones");
+    } else if let Err(err) = state.store.update_host_facts(host.id, &hello.facts).await {
+        return Err(Closed::Store(err));
+    }
+    let interval = state.settings.presence.interval;
+    let welcome = Welcome {
+        protocol: version,
+        host: host.id,
+        heartbeat_interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+    };
+    send(socket, &ServerMessage::Welcome(welcome)).await
+}
+
+async fn session(
+    state: &AppState,
+    host: &HostRecord,
+    credential: SecretHash,
+    socket: &mut WebSocket,
+) -> Closed {
+    let (id, mut outbox, mut close) = state.agents.register(host.id);
+    state.metrics.connected_agents.inc();
+    let closed = serve(state, host, credential, socket, &mut outbox, &mut close).await;
+    state.agents.unregister(host.id, id);
+    state.metrics.connected_agents.dec();
+    closed
+}
+
+async fn serve(
+    state: &AppState,
+    host: &HostRecord,
+    credential: SecretHash,
+    socket: &mut WebSocket,
+    outbox: &mut mpsc::Receiver<ServerMessage>,
+    close: &mut watch::Receiver<bool>,
+) -> Closed {
+    // Connecting counts as being heard from.
+    state.presence().heartbeat(host.id, std::time::Instant::now());
+    if let Err(err) = dispatch::offer_pending(state, host.id).await {
+        return Closed::Store(err);
+    }
+    let mut owned = OwnedJobs::default();
+    let mut recheck = tokio::time::interval(RECHECK_EVERY);
+    recheck.tick().await;
+    loop {
+        tokio::select! {
+            changed = close.changed() => {
+                if changed.is_err() || *close.borrow() {
+                    return Closed::Replaced;
+                }
+            }
+            Some(message) = outbox.recv() => {
+                if let Err(closed) = send(socket, &message).await {
+                    return closed;
+                }
+            }
+            _ = recheck.tick() => {
+                match state.store.host_by_credential(credential).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        send_error(socket, "revoked", "the host credential was revoked".into()).await;
+                        return Closed::Revoked;
+                    }
+                    Err(err) => tracing::warn!(error = %err, "could not re-check the host credential"),
+                }
+            }
+            incoming = socket.recv() => {
+                let text = match incoming {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Closed::AgentLeft,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Binary(_))) => {
+                        state.metrics.protocol_errors.inc();
+                        let err = ProtocolError::BinaryFrame;
+                        send_error(socket, err.code(), err.to_string()).await;
+                        return Closed::Protocol(err);
+                    }
+                    Some(Ok(Message::Text(text))) => text,
+                };
+                let message = match codec::decode_agent(text.as_str()) {
+                    Ok(message) => message,
+                    Err(err @ ProtocolError::Unsupported { .. }) => {
+                        state.metrics.protocol_errors.inc();
+                        send_error(socket, err.code(), err.to_string()).await;
+                        continue;
+                    }
+                    Err(err) => {
+                        state.metrics.protocol_errors.inc();
+                        send_error(socket, err.code(), err.to_string()).await;
+                        return Closed::Protocol(err);
+                    }
+                };
+                match handle(state, host.id, &mut owned, message).await {
+                    Ok(replies) => {
+                        for reply in replies {
+                            if let Err(closed) = send(socket, &reply).await {
+                                return closed;
+                            }
+                        }
+                    }
+                    Err(Refusal::Forbidden(detail)) => {
+                        state.metrics.protocol_errors.inc();
+                        tracing::warn!(security = true, detail = %detail, "agent message refused");
+                        send_error(socket, "forbidden", detail).await;
+                    }
+                    Err(Refusal::Store(err)) => {
+                        // Nothing was acked, so the agent keeps its copy and re-sends on reconnect.
+                        return Closed::Store(err);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Why a message was not applied.
+enum Refusal {
+    /// It names another host or another host's job.
+    Forbidden(String),
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(err: StoreError) -> Self {
+        Refusal::Store(err)
+    }
+}
+
+/// Jobs this connection has verified belong to its host, so output chunks need no lookup each.
+#[derive(Default)]
+struct OwnedJobs {
+    verified: HashSet<JobId>,
+}
+
+impl OwnedJobs {
+    async fn check(&mut self, state: &AppState, host: HostId, job: JobId) -> Result<(), Refusal> {
+        if self.verified.contains(&job) {
+            return Ok(());
+        }
+        match state.store.get_job_any_org(job).await {
+            Ok(record) if record.host == host => {
+                if self.verified.len() > 10_000 {
+                    self.verified.clear();
+                }
+                self.verified.insert(job);
+                Ok(())
+            }
+            Ok(_) | Err(StoreError::NotFound { .. }) => {
+                Err(Refusal::Forbidden(format!("job {job} is not a job of this host")))
+            }
+            Err(err) => Err(Refusal::Store(err)),
+        }
+    }
+}
+
+fn ack(job: JobRef, chunks_stored: u64, finished: bool) -> ServerMessage {
+    ServerMessage::Ack(Ack { job, chunks_stored, finished })
+}
+
+async fn handle(
+    state: &AppState,
+    host: HostId,
+    owned: &mut OwnedJobs,
+    message: AgentMessage,
+) -> Result<Vec<ServerMessage>, Refusal> {
+    match message {
+        AgentMessage::Hello(_) => Ok(vec![ServerMessage::Error(ErrorMessage {
+            code: "unexpected_hello".into(),
+            message: "hello is only the first message of a connection".into(),
+        })]),
+        AgentMessage::Heartbeat(beat) => {
+            if beat.host != host {
+                return Err(Refusal::Forbidden(format!(
+                    "heartbeat names host {}, but this connection is host {host}",
+                    beat.host
+                )));
+            }
+            if let Err(err) = beat.validate() {
+                return Ok(vec![ServerMessage::Error(ErrorMessage {
+                    code: "invalid_heartbeat".into(),
+                    message: err.to_string(),
+                })]);
+            }
+            state.record_heartbeat(host, beat);
+            Ok(vec![])
+        }
+        AgentMessage::JobAccepted(job) => {
+            owned.check(state, host, job.job).await?;
+            dispatch::settle(state, job.job, End::Running).await?;
+            Ok(vec![])
+        }
+        AgentMessage::JobRejected(rejected) => {
+            owned.check(state, host, rejected.job.job).await?;
+            let reason = format!("{}: {}", rejected.reason, rejected.message);
+            dispatch::settle(state, rejected.job.job, End::Rejected { reason }).await?;
+            Ok(vec![ack(rejected.job, 0, true)])
+        }
+        AgentMessage::JobLog(chunk) => {
+            owned.check(state, host, chunk.job.job).await?;
+            let job = chunk.job;
+            let stored = store_chunks(state, job.job, vec![chunk]).await?;
+            Ok(vec![ack(job, stored, false)])
+        }
+        AgentMessage::JobFinished(JobFinished { job, result, chunks }) => {
+            owned.check(state, host, job.job).await?;
+            let stored = store_chunks(state, job.job, vec![]).await?;
+            dispatch::settle(state, job.job, End::Finished { result, chunks }).await?;
+            // The end is stored; the agent may forget the job once every chunk is stored too.
+            Ok(vec![ack(job, stored, stored >= chunks)])
+        }
+        AgentMessage::JobLost(lost) => {
+            owned.check(state, host, lost.job.job).await?;
+            dispatch::settle(state, lost.job.job, End::Lost { reason: lost.reason }).await?;
+            let stored = store_chunks(state, lost.job.job, vec![]).await?;
+            Ok(vec![ack(lost.job, stored, true)])
+        }
+    }
+}
+
+/// Stores chunks (possibly none, to learn the stored count) and wakes live followers.
+async fn store_chunks(
+    state: &AppState,
+    job: JobId,
+    chunks: Vec<LogChunk>,
+) -> Result<u64, StoreError> {
+    let new: Vec<NewLogChunk> = chunks
+        .into_iter()
+        .map(|chunk| NewLogChunk { seq: chunk.seq, stream: chunk.stream, data: chunk.data })
+        .collect();
+    let stored = state.store.append_log_chunks(job, &new).await?;
+    if !new.is_empty() {
+        let _ = state.job_events.send(job);
+    }
+    Ok(stored)
+}

@@ -1,0 +1,188 @@
+//! `…/jobs`: create (pushed to the host's agent at once when it is connected), list with filters,
+//! get, cancel.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use gsm_core::job::{HostId, JobId, JobKind, JobState};
+use gsm_proto::rest::{CreateJob, Job, Page};
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::dispatch::{self, Cancelled};
+use crate::http::auth::{Action, authenticate};
+use crate::http::{ApiError, idempotency_key, page_limit, time};
+use crate::store::{Created, JobFilter, JobRecord, NewJob};
+
+/// Longest deadline a job may ask for: a week.
+const MAX_DEADLINE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Longest program path or argument, and most arguments, accepted before the agent's policy
+/// applies its own (tighter) limits.
+const MAX_ARG_BYTES: usize = 128 * 1024;
+const MAX_ARGS: usize = 1024;
+
+/// The API view of a stored job.
+pub(crate) fn view(job: JobRecord) -> Job {
+    Job {
+        id: job.id,
+        host: job.host,
+        kind: job.kind,
+        state: job.state,
+        reason: job.reason,
+        result: job.result,
+        attempt: job.attempt,
+        timeout_secs: job.timeout_secs,
+        output_cap_bytes: job.output_cap_bytes,
+        requested_by: job.requested_by,
+        created_at: time(job.created_at),
+        updated_at: time(job.updated_at),
+        deadline_at: time(job.deadline_at),
+    }
+}
+
+fn validate(request: &CreateJob) -> Result<(), ApiError> {
+    let invalid = |message: String| Err(ApiError::unprocessable("invalid_job", message));
+    match &request.kind {
+        JobKind::Command(command) => {
+            if !command.program.starts_with('/') {
+                return invalid(format!("program {:?} must be an absolute path", command.program));
+            }
+            if command.args.len() > MAX_ARGS {
+                return invalid(format!("{} arguments; at most {MAX_ARGS}", command.args.len()));
+            }
+            let strings = std::iter::once(&command.program)
+                .chain(&command.args)
+                .chain(command.cwd.iter())
+                .chain(command.env.keys())
+                .chain(command.env.values());
+            for value in strings {
+                if value.contains('\0') {
+                    return invalid(
+                        "NUL bytes are not allowed in a program, argument, cwd or env".into(),
+                    );
+                }
+                if value.len() > MAX_ARG_BYTES {
+                    return invalid(format!(
+                        "a value is {} bytes; at most {MAX_ARG_BYTES}",
+                        value.len()
+                    ));
+                }
+            }
+        }
+        JobKind::Game(action) => {
+            if action.game.is_empty() || action.action.is_empty() {
+                return invalid("a game job needs a game and an action".into());
+            }
+        }
+    }
+    if request.timeout_secs == Some(0) {
+        return invalid("timeout_secs must be at least 1".into());
+    }
+    if let Some(deadline) = request.deadline_secs
+        && (deadline == 0 || Duration::from_secs(deadline) > MAX_DEADLINE)
+    {
+        return invalid(format!("deadline_secs must be 1 to {}", MAX_DEADLINE.as_secs()));
+    }
+    Ok(())
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/orgs/{org}/jobs"))]
+pub(super) async fn create(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<CreateJob>, JsonRejection>,
+) -> Result<(StatusCode, Json<Job>), ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    access.require(Action::RunJobs)?;
+    let Json(request) =
+        body.map_err(|err| ApiError::bad_request("invalid_request", err.body_text()))?;
+    validate(&request)?;
+    let now = Timestamp::now();
+    let deadline = request.deadline_secs.map_or(state.settings.job_deadline, Duration::from_secs);
+    let deadline = jiff::SignedDuration::try_from(deadline).map_err(ApiError::internal)?;
+    let new = NewJob {
+        id: JobId::new(),
+        host: request.host,
+        kind: request.kind,
+        timeout_secs: request.timeout_secs,
+        output_cap_bytes: request.output_cap_bytes,
+        requested_by: access.principal.clone(),
+        idempotency_key: idempotency_key(&headers)?,
+        deadline_at: now.checked_add(deadline).map_err(ApiError::internal)?,
+        now,
+    };
+    // Committed before we answer: a 201 means the job is durable.
+    let (job, created) = state.store.create_job(access.org, &new).await?;
+    if created == Created::Existing {
+        return Ok((StatusCode::OK, Json(view(job))));
+    }
+    tracing::info!(org.id = %access.org, job.id = %job.id, host.id = %job.host, "job created");
+    dispatch::offer(&state, &job).await?;
+    let job = state.store.get_job(access.org, job.id).await?;
+    Ok((StatusCode::CREATED, Json(view(job))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    host: Option<HostId>,
+    state: Option<JobState>,
+    cursor: Option<JobId>,
+    limit: Option<u32>,
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/jobs"))]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Page<Job>>, ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    let Query(query) =
+        query.map_err(|err| ApiError::bad_request("invalid_query", err.body_text()))?;
+    let limit = page_limit(query.limit)?;
+    let filter = JobFilter { host: query.host, state: query.state, before: query.cursor, limit };
+    let jobs = state.store.list_jobs(access.org, &filter).await?;
+    let next_cursor =
+        (jobs.len() == limit as usize).then(|| jobs.last().map(|j| j.id.to_string())).flatten();
+    Ok(Json(Page { items: jobs.into_iter().map(view).collect(), next_cursor }))
+}
+
+pub(super) fn parse_job(id: &str) -> Result<JobId, ApiError> {
+    id.parse().map_err(|_| ApiError::not_found("job"))
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/jobs/{job}"))]
+pub(super) async fn get(
+    State(state): State<AppState>,
+    Path((org, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Job>, ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    Ok(Json(view(state.store.get_job(access.org, parse_job(&job)?).await?)))
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/orgs/{org}/jobs/{job}/cancel"))]
+pub(super) async fn cancel(
+    State(state): State<AppState>,
+    Path((org, job)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<Job>), ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    access.require(Action::RunJobs)?;
+    let job = state.store.get_job(access.org, parse_job(&job)?).await?;
+    match dispatch::cancel(&state, job).await {
+        Ok(Cancelled::Now(job)) => Ok((StatusCode::OK, Json(view(job)))),
+        Ok(Cancelled::Requested(job)) => Ok((StatusCode::ACCEPTED, Json(view(job)))),
+        Err(crate::store::StoreError::Conflict { detail }) => {
+            Err(ApiError::conflict("job_finished", detail))
+        }
+        Err(err) => Err(err.into()),
+    }
+}

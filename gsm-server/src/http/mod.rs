@@ -1,0 +1,110 @@
+//! The REST API under `/api/v1`, plus `/healthz`, `/readyz` and `/metrics`.
+//!
+//! Every org resource lives under `/api/v1/orgs/{org}/…` and every handler starts by
+//! authenticating the caller for that org ([`auth::authenticate`]), so a route cannot forget it.
+//! Bodies are validated before anything is stored; errors are [`ApiError`]s.
+
+pub mod auth;
+mod error;
+mod health;
+mod hosts;
+mod jobs;
+mod logs;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use gsm_proto::agent::HostFacts;
+
+use crate::app::AppState;
+
+pub use error::ApiError;
+
+/// Longest accepted `Idempotency-Key`.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// Default and largest page sizes of list routes.
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 500;
+
+/// The REST routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/api/v1/orgs/{org}/hosts", get(hosts::list).post(hosts::create))
+        .route("/api/v1/orgs/{org}/hosts/{host}", get(hosts::get).delete(hosts::delete))
+        .route("/api/v1/orgs/{org}/jobs", get(jobs::list).post(jobs::create))
+        .route("/api/v1/orgs/{org}/jobs/{job}", get(jobs::get))
+        .route("/api/v1/orgs/{org}/jobs/{job}/cancel", post(jobs::cancel))
+        .route("/api/v1/orgs/{org}/jobs/{job}/logs", get(logs::page))
+        .route("/api/v1/orgs/{org}/jobs/{job}/logs/follow", get(logs::follow))
+        .fallback(not_found)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "route_not_found",
+        "no such route; see /api/v1",
+    )
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
+    (!token.is_empty()).then_some(token)
+}
+
+/// The `Idempotency-Key` header, validated: 1–255 visible ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let valid = value
+        .to_str()
+        .ok()
+        .filter(|key| !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY)
+        .filter(|key| key.bytes().all(|b| b.is_ascii_graphic()));
+    match valid {
+        Some(key) => Ok(Some(key.to_owned())),
+        None => Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+        )),
+    }
+}
+
+/// A page size from `?limit=`, bounded.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit {n} is out of range; use 1 to {MAX_LIMIT}"),
+        )),
+    }
+}
+
+/// Checks what an agent says about its host: bounded, printable strings.
+pub fn validate_facts(facts: &HostFacts) -> Result<(), ApiError> {
+    for (name, value) in [
+        ("hostname", &facts.hostname),
+        ("os", &facts.os),
+        ("arch", &facts.arch),
+        ("agent_version", &facts.agent_version),
+    ] {
+        if value.is_empty() || value.len() > 255 || value.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                "invalid_facts",
+                format!("host fact {name} must be 1-255 printable characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Formats a timestamp for the API (RFC 3339, UTC).
+pub fn time(at: jiff::Timestamp) -> String {
+    at.to_string()
+}

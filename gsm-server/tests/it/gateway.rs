@@ -1,0 +1,344 @@
+//! The agent gateway with a protocol-speaking fake agent: push, results, ordering, and refusals.
+
+use gsm_core::heartbeat::Heartbeat;
+use gsm_core::job::{HostId, JobId, JobResult, Termination};
+use gsm_core::runner::Stream;
+use gsm_proto::agent::{
+    AgentMessage, Hello, JobFinished, JobRef, LogChunk, ServerMessage, VersionRange,
+};
+use gsm_proto::rest::{Job, JobLogs};
+use serde_json::json;
+
+use crate::harness::{FakeAgent, TestServer, eventually, facts};
+
+fn heartbeat(host: HostId, seq: u64) -> AgentMessage {
+    AgentMessage::Heartbeat(Heartbeat {
+        host,
+        agent_version: "0.1.0".into(),
+        seq,
+        uptime_secs: 1,
+        load: None,
+        memory: None,
+        disks: vec![],
+        running_jobs: vec![],
+        games: vec![],
+    })
+}
+
+fn ok_result() -> JobResult {
+    JobResult {
+        termination: Termination::Exited,
+        exit_code: Some(0),
+        signal: None,
+        duration_ms: 2,
+        output_bytes: 6,
+        kept_bytes: 6,
+        truncated: false,
+    }
+}
+
+async fn create_job(server: &TestServer, host: HostId) -> Job {
+    let body =
+        json!({"host": host, "kind": {"type": "command", "program": "/bin/echo", "args": ["hi"]}});
+    server.post("/jobs").json(&body).send().await.unwrap().json().await.unwrap()
+}
+
+async fn expect_assignment(agent: &mut FakeAgent) -> JobRef {
+    match agent.recv().await {
+        ServerMessage::AssignJob(assignment) => {
+            JobRef { job: assignment.spec.id, attempt: assignment.attempt }
+        }
+        other => panic!("expected assign_job, got {other:?}"),
+    }
+}
+
+async fn job_state(server: &TestServer, job: JobId) -> String {
+    let job: Job = server.get(&format!("/jobs/{job}")).send().await.unwrap().json().await.unwrap();
+    job.state.as_str().to_string()
+}
+
+fn chunk(job: JobRef, seq: u64, data: &[u8]) -> AgentMessage {
+    AgentMessage::JobLog(LogChunk { job, seq, stream: Stream::Stdout, data: data.to_vec() })
+}
+
+#[tokio::test]
+async fn a_job_is_pushed_the_moment_it_is_created_and_its_output_and_result_come_back() {
+    let server = TestServer::start().await;
+    let (host, credential) = server.enrolled_host("eu-1").await;
+    let mut agent = server.connect(&credential).await;
+    let job = create_job(&server, host).await;
+    assert_eq!(job.state.as_str(), "dispatched", "pushed in the create request itself");
+    let job_ref = expect_assignment(&mut agent).await;
+    assert_eq!((job_ref.job, job_ref.attempt), (job.id, 1));
+
+    agent.send(&AgentMessage::JobAccepted(job_ref)).await;
+    for (seq, data) in [(0, b"he".as_slice()), (1, b"llo"), (2, b"\n")] {
+        agent.send(&chunk(job_ref, seq, data)).await;
+        let ServerMessage::Ack(ack) = agent.recv().await else { panic!("expected ack") };
+        assert_eq!(ack.chunks_stored, seq + 1);
+    }
+    // A re-sent chunk (at-least-once delivery) is stored once.
+    agent.send(&chunk(job_ref, 1, b"XXX")).await;
+    let ServerMessage::Ack(ack) = agent.recv().await else { panic!("expected ack") };
+    assert_eq!(ack.chunks_stored, 3);
+
+    agent
+        .send(&AgentMessage::JobFinished(JobFinished {
+            job: job_ref,
+            result: ok_result(),
+            chunks: 3,
+        }))
+        .await;
+    let ServerMessage::Ack(ack) = agent.recv().await else { panic!("expected ack") };
+    assert!(ack.finished && ack.chunks_stored == 3);
+
+    let done: Job =
+        server.get(&format!("/jobs/{}", job.id)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(done.state.as_str(), "succeeded");
+    assert_eq!(done.result.unwrap().exit_code, Some(0));
+    let logs: JobLogs =
+        server.get(&format!("/jobs/{}/logs", job.id)).send().await.unwrap().json().await.unwrap();
+    let text: Vec<u8> = logs.chunks.iter().flat_map(|c| c.data.clone()).collect();
+    assert_eq!(text, b"hello\n");
+    assert!(logs.complete);
+    let after: JobLogs = server
+        .get(&format!("/jobs/{}/logs?after_seq=1", job.id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after.chunks.iter().map(|c| c.seq).collect::<Vec<_>>(), [2]);
+
+    // A duplicate finish is a no-op that is acked again.
+    agent
+        .send(&AgentMessage::JobFinished(JobFinished {
+            job: job_ref,
+            result: ok_result(),
+            chunks: 3,
+        }))
+        .await;
+    let ServerMessage::Ack(ack) = agent.recv().await else { panic!("expected ack") };
+    assert!(ack.finished);
+}
+
+#[tokio::test]
+async fn a_job_created_while_the_host_is_offline_is_sent_when_it_connects() {
+    let server = TestServer::start().await;
+    let (host, credential) = server.enrolled_host("eu-1").await;
+    let job = create_job(&server, host).await;
+    assert_eq!(job.state.as_str(), "queued");
+    let mut agent = server.connect(&credential).await;
+    let job_ref = expect_assignment(&mut agent).await;
+    assert_eq!(job_ref.job, job.id);
+    assert_eq!(job_state(&server, job.id).await, "dispatched");
+    // Disconnecting before accepting: the job is sent again, same attempt, on the next connect.
+    drop(agent);
+    let mut agent = server.connect(&credential).await;
+    let again = expect_assignment(&mut agent).await;
+    assert_eq!(again, job_ref);
+}
+
+#[tokio::test]
+async fn a_job_its_host_never_takes_ends_lost_with_a_reason() {
+    let server = TestServer::start().await;
+    let host = server.create_host("eu-1").await.host.id;
+    let body = json!({"host": host, "kind": {"type": "command", "program": "/bin/true"}, "deadline_secs": 1});
+    let job: Job = server.post("/jobs").json(&body).send().await.unwrap().json().await.unwrap();
+    let lost: Job = eventually(|| async {
+        let job: Job =
+            server.get(&format!("/jobs/{}", job.id)).send().await.unwrap().json().await.unwrap();
+        (job.state.as_str() == "lost").then_some(job)
+    })
+    .await;
+    assert!(lost.reason.unwrap().contains("deadline"));
+}
+
+#[tokio::test]
+async fn only_hello_is_accepted_before_the_welcome() {
+    let server = TestServer::start().await;
+    let (host, credential) = server.enrolled_host("eu-1").await;
+    let job_ref = JobRef { job: JobId::new(), attempt: 1 };
+    let firsts = [
+        heartbeat(host, 0),
+        AgentMessage::JobAccepted(job_ref),
+        chunk(job_ref, 0, b"x"),
+        AgentMessage::JobFinished(JobFinished { job: job_ref, result: ok_result(), chunks: 0 }),
+    ];
+    for first in firsts {
+        let mut agent = server.connect_raw(&credential).await.unwrap();
+        agent.send(&first).await;
+        let seen = agent.drain_until_closed().await;
+        assert!(
+            matches!(seen.as_slice(), [ServerMessage::Error(e)] if e.code == "unauthenticated"),
+            "{} first gave {seen:?}",
+            first.kind()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_version_mismatch_is_refused_naming_both_sides() {
+    let server = TestServer::start().await;
+    let (_, credential) = server.enrolled_host("eu-1").await;
+    let mut agent = server.connect_raw(&credential).await.unwrap();
+    let hello = Hello { protocol: VersionRange { min: 7, max: 9 }, facts: facts() };
+    agent.send(&AgentMessage::Hello(hello)).await;
+    let seen = agent.drain_until_closed().await;
+    let [ServerMessage::Error(error)] = seen.as_slice() else { panic!("{seen:?}") };
+    assert_eq!(error.code, "version_mismatch");
+    assert!(error.message.contains("7..=9") && error.message.contains('1'), "{}", error.message);
+}
+
+#[tokio::test]
+async fn an_agent_cannot_speak_for_another_host_or_its_jobs() {
+    let server = TestServer::start().await;
+    let (host_a, credential_a) = server.enrolled_host("a").await;
+    let (host_b, _) = server.enrolled_host("b").await;
+    let job_b = create_job(&server, host_b).await;
+    let mut agent = server.connect(&credential_a).await;
+
+    agent.send(&heartbeat(host_b, 1)).await;
+    let ServerMessage::Error(error) = agent.recv().await else { panic!("expected an error") };
+    assert_eq!(error.code, "forbidden");
+
+    let forged = JobRef { job: job_b.id, attempt: 1 };
+    agent.send(&AgentMessage::JobAccepted(forged)).await;
+    let ServerMessage::Error(error) = agent.recv().await else { panic!("expected an error") };
+    assert_eq!(error.code, "forbidden");
+    agent.send(&chunk(forged, 0, b"evil")).await;
+    let ServerMessage::Error(error) = agent.recv().await else { panic!("expected an error") };
+    assert_eq!(error.code, "forbidden");
+    agent
+        .send(&AgentMessage::JobFinished(JobFinished {
+            job: forged,
+            result: ok_result(),
+            chunks: 0,
+        }))
+        .await;
+    let ServerMessage::Error(error) = agent.recv().await else { panic!("expected an error") };
+    assert_eq!(error.code, "forbidden");
+
+    // Nothing was written, and the connection still works for its own host.
+    assert_eq!(job_state(&server, job_b.id).await, "queued");
+    let logs: JobLogs =
+        server.get(&format!("/jobs/{}/logs", job_b.id)).send().await.unwrap().json().await.unwrap();
+    assert!(logs.chunks.is_empty());
+    agent.send(&heartbeat(host_a, 1)).await;
+    eventually(|| async {
+        server.state.presence().status(host_a).filter(|p| p.as_str() == "online")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_message_kinds_are_unsupported_but_malformed_frames_close() {
+    let server = TestServer::start().await;
+    let (host, credential) = server.enrolled_host("eu-1").await;
+    let mut agent = server.connect(&credential).await;
+    agent.send_text(r#"{"type":"teleport","to":"moon"}"#).await;
+    let ServerMessage::Error(error) = agent.recv().await else { panic!("expected an error") };
+    assert_eq!(error.code, "unsupported");
+    agent.send(&heartbeat(host, 1)).await;
+    agent.send_text("{not json").await;
+    let seen = agent.drain_until_closed().await;
+    assert!(
+        matches!(seen.as_slice(), [ServerMessage::Error(e)] if e.code == "malformed"),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_host_is_disconnected_and_its_credential_refused() {
+    let server = TestServer::start().await;
+    let (host, credential) = server.enrolled_host("eu-1").await;
+    let mut agent = server.connect(&credential).await;
+    let job = create_job(&server, host).await;
+    expect_assignment(&mut agent).await;
+    let deleted = server
+        .http
+        .delete(server.url(&format!("/hosts/{host}")))
+        .bearer_auth(&server.org.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    agent.drain_until_closed().await;
+    let refused = server.connect_raw(&credential).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401)
+        }
+        other => panic!("expected a 401, got {:?}", other.map(|_| "a connection")),
+    }
+    let lost: Job =
+        server.get(&format!("/jobs/{}", job.id)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(lost.state.as_str(), "lost");
+}
+
+#[tokio::test]
+async fn heartbeats_make_a_host_online_and_silence_makes_it_offline() {
+    let server = TestServer::start().await;
+    let (host, credential) = server.enrolled_host("eu-1").await;
+    let mut agent = server.connect(&credential).await;
+    agent.send(&heartbeat(host, 1)).await;
+    let view = eventually(|| async {
+        let view: gsm_proto::rest::Host =
+            server.get(&format!("/hosts/{host}")).send().await.unwrap().json().await.unwrap();
+        (view.last_heartbeat.is_some() && view.connected).then_some(view)
+    })
+    .await;
+    assert_eq!(view.presence.unwrap().as_str(), "online");
+    assert!(view.enrolled && view.facts.is_some());
+    // 200 ms interval: offline after 3 missed heartbeats.
+    eventually(|| async {
+        server.state.presence().status(host).filter(|p| p.as_str() == "offline")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_log_follower_sees_chunks_live_and_ends_when_the_job_does() {
+    use futures_util::StreamExt;
+    let server = TestServer::start().await;
+    let (host, credential) = server.enrolled_host("eu-1").await;
+    let mut agent = server.connect(&credential).await;
+    let job = create_job(&server, host).await;
+    let job_ref = expect_assignment(&mut agent).await;
+
+    let url = format!("{}/follow", server.url(&format!("/jobs/{}/logs", job.id)))
+        .replace("http://", "ws://");
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {}", server.org.api_key).parse().unwrap());
+    let (mut follower, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+
+    agent.send(&AgentMessage::JobAccepted(job_ref)).await;
+    let mut received = Vec::new();
+    for seq in 0..5u64 {
+        agent.send(&chunk(job_ref, seq, format!("line {seq}\n").as_bytes())).await;
+        agent.recv().await;
+    }
+    agent
+        .send(&AgentMessage::JobFinished(JobFinished {
+            job: job_ref,
+            result: ok_result(),
+            chunks: 5,
+        }))
+        .await;
+    agent.recv().await;
+    loop {
+        let frame = tokio::time::timeout(crate::harness::WAIT, follower.next()).await.unwrap();
+        let Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) = frame else { break };
+        let page: JobLogs = serde_json::from_str(text.as_str()).unwrap();
+        received.extend(page.chunks.iter().map(|c| c.seq));
+        if page.complete {
+            break;
+        }
+    }
+    assert_eq!(received, [0, 1, 2, 3, 4]);
+}

@@ -1,0 +1,6 @@
+//! gsm-server's integration tests: one binary, a module per concern.
+
+mod api;
+mod gateway;
+mod harness;
+mod store;
