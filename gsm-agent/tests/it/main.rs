@@ -1,0 +1,4 @@
+//! gsm-agent's integration tests: one binary, one submodule per command, each running the real
+//! built `gsm-agent`.
+
+mod policy_check;
