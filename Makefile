@@ -4,12 +4,13 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test demo fmt lint unit bench build help
+.PHONY: test demo fmt lint unit bench build help fuzz-smoke
 
 help:
 	@echo "make demo   build gsm and show it working"
 	@echo "make test   formatting, lints and every test (what CI runs)"
 	@echo "make bench  print the performance figures (see docs/benchmarks.md)"
+	@echo "make fuzz-smoke  fuzz the protocol decoders briefly (needs a nightly toolchain)"
 
 test: fmt lint unit
 
@@ -25,6 +26,9 @@ unit:
 
 build:
 	$(CARGO) build --workspace --locked
+
+fuzz-smoke:
+	scripts/fuzz-smoke.sh
 
 bench:
 	$(CARGO) run --release --locked -p gsm-bench -- all
