@@ -4,7 +4,8 @@
 //! [`codec`] decodes them defensively (size bound first, unknown message kinds answered with an
 //! explicit `unsupported`, never a panic); [`rest`] holds the REST API's request and response
 //! bodies; [`schema`] lists every wire type so their JSON Schemas can be generated into the
-//! checked-in `schemas/` folder, where a test fails when they drift from the code.
+//! checked-in `schemas/` folder, where a test fails when they drift from the code; [`client`]
+//! (feature `client`) is a typed REST client.
 //!
 //! Versioning: the agent's hello names the protocol versions it speaks; the server picks one or
 //! refuses with a message naming both ranges. Within a version, fields are only added, and every
@@ -12,6 +13,8 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod codec;
 pub mod rest;
 pub mod schema;
