@@ -1,0 +1,106 @@
+-- The core tables: orgs, API keys, hosts and their join tokens, jobs and their output.
+--
+-- Conventions (the same in the PostgreSQL schema, so one set of row types reads both):
+-- ids are UUIDs stored as 16-byte BLOBs (sqlx's encoding); timestamps are INTEGER milliseconds
+-- since the Unix epoch; structured values are JSON text; secrets are SHA-256 digests (BLOB).
+-- Hosts are never deleted, only marked: jobs, tokens and the audit trail keep pointing at them.
+-- Every table carries its org except job_logs, which reaches it through jobs.
+-- Tables are STRICT, so a value of the wrong type is an error, not a silent conversion.
+
+CREATE TABLE orgs (
+    id BLOB PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE api_keys (
+    key_id TEXT PRIMARY KEY NOT NULL,
+    org BLOB NOT NULL REFERENCES orgs (id),
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'operator', 'viewer')),
+    secret_hash BLOB NOT NULL CHECK (length(secret_hash) = 32),
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
+
+CREATE INDEX api_keys_by_org ON api_keys (org);
+
+CREATE TABLE hosts (
+    id BLOB PRIMARY KEY NOT NULL,
+    org BLOB NOT NULL REFERENCES orgs (id),
+    name TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    idempotency_key TEXT,
+    created_at INTEGER NOT NULL,
+    -- Set when an agent redeems a join token; the credential is replaced on re-enrollment.
+    enrolled_at INTEGER,
+    credential_hash BLOB CHECK (length(credential_hash) = 32),
+    facts TEXT,
+    last_heartbeat_at INTEGER,
+    last_heartbeat TEXT,
+    -- Set when the host is deleted; the credential is cleared at the same moment.
+    deleted_at INTEGER,
+    -- The target of the (org, host) foreign keys, which keep a job or token in its host's org.
+    UNIQUE (org, id)
+) STRICT;
+
+-- A name is unique among an org's live hosts, so a deleted host's name can be used again.
+CREATE UNIQUE INDEX hosts_live_name ON hosts (org, name) WHERE deleted_at IS NULL;
+CREATE UNIQUE INDEX hosts_idempotency_key ON hosts (org, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX hosts_credential_hash ON hosts (credential_hash)
+    WHERE credential_hash IS NOT NULL;
+
+CREATE TABLE join_tokens (
+    token_hash BLOB PRIMARY KEY NOT NULL CHECK (length(token_hash) = 32),
+    org BLOB NOT NULL,
+    host BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER,
+    FOREIGN KEY (org, host) REFERENCES hosts (org, id)
+) STRICT;
+
+CREATE INDEX join_tokens_by_host ON join_tokens (host);
+
+CREATE TABLE jobs (
+    id BLOB PRIMARY KEY NOT NULL,
+    org BLOB NOT NULL,
+    host BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'dispatched', 'running', 'succeeded',
+        'failed', 'timed_out', 'cancelled', 'lost', 'rejected')),
+    reason TEXT,
+    result TEXT,
+    attempt INTEGER NOT NULL CHECK (attempt >= 0),
+    timeout_secs INTEGER CHECK (timeout_secs >= 0),
+    output_cap_bytes INTEGER CHECK (output_cap_bytes >= 0),
+    requested_by TEXT NOT NULL,
+    idempotency_key TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    deadline_at INTEGER NOT NULL,
+    -- How many chunks the agent said it sent, once the job ended.
+    chunks_total INTEGER CHECK (chunks_total >= 0),
+    -- How many chunks from seq 0 are stored without a gap: a watermark kept by the store, so
+    -- appending a batch only looks at chunks past it.
+    chunks_stored INTEGER NOT NULL DEFAULT 0 CHECK (chunks_stored >= 0),
+    FOREIGN KEY (org, host) REFERENCES hosts (org, id)
+) STRICT;
+
+CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (org, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+-- list_jobs: an org's jobs, newest first, paged by (created_at, id).
+CREATE INDEX jobs_by_org_created ON jobs (org, created_at DESC, id DESC);
+-- pending_jobs_for_host, and list_jobs filtered by host.
+CREATE INDEX jobs_by_host_state ON jobs (host, state);
+-- overdue_jobs.
+CREATE INDEX jobs_by_state_deadline ON jobs (state, deadline_at);
+
+CREATE TABLE job_logs (
+    job BLOB NOT NULL REFERENCES jobs (id),
+    seq INTEGER NOT NULL CHECK (seq >= 0),
+    stream TEXT NOT NULL CHECK (stream IN ('stdout', 'stderr')),
+    data BLOB NOT NULL,
+    PRIMARY KEY (job, seq)
+) STRICT;

@@ -1,0 +1,701 @@
+//! The SQLite store: the embedded default, one database file in the server's data directory.
+//!
+//! SQLite has one writer at a time, so the store holds two pools on the file: a single writer
+//! connection that every write goes through (concurrent writes queue in the pool instead of
+//! failing with `SQLITE_BUSY`), and a few query-only reader connections that WAL lets read a
+//! committed snapshot while the writer works. Writer transactions start with `BEGIN IMMEDIATE`,
+//! so a read-modify-write holds the write lock from its first statement and nothing can change
+//! what it read. Durability: `synchronous=FULL`, so every commit is fsync'd to the WAL before it
+//! returns; a job row or a log chunk the server acked to an agent survives a power loss, not only
+//! a process crash (`NORMAL` may lose the last commits on power loss, and the agent would already
+//! have deleted its spooled copy). That costs one fsync per commit, which batching log chunks and
+//! heartbeats keeps small. One server process per file: PostgreSQL is the backend for replicas.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gsm_core::heartbeat::Heartbeat;
+use gsm_core::job::{HostId, JobId, JobState};
+use gsm_proto::agent::HostFacts;
+use jiff::Timestamp;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::convert::{
+    self, ApiKeyRow, HOST_DELETED, HostRow, JobRow, LOG_CHUNKS_PER_INSERT, LogRow, OrgRow, db,
+    db_conflict, host_columns, illegal_transition, is_foreign_key_violation, job_columns, millis,
+    parse_state, records, signed, signed_opt, stale_state, stream_name, unsigned,
+};
+use super::{
+    ApiKeyRecord, Created, HostRecord, JobFilter, JobRecord, JobTransition, LogChunkRecord,
+    NewHost, NewJob, NewLogChunk, Org, OrgId, SecretHash, Store, StoreError, StoreResult,
+};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a connection waits for a lock another process holds before it gives up. Within this
+/// process writes never wait on a lock (they queue for the one writer connection); this covers
+/// a backup tool or a `sqlite3` shell holding the file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reader connections: WAL readers do not block each other or the writer.
+const READERS: u32 = 4;
+
+/// The store on a SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// One connection: every write and every read-modify-write transaction.
+    writer: SqlitePool,
+    /// Query-only connections for plain reads. For an in-memory database, the writer itself.
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database file at `path` and applies the migrations.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let writer_options = options
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full);
+        // The writer stays open for the store's life: it keeps the WAL and its index in place for
+        // the readers, and a pool of one never has to reconnect between writes.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(writer_options)
+            .await
+            .map_err(db("database"))?;
+        MIGRATOR.run(&writer).await.map_err(convert::migrate)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options.pragma("query_only", "ON"))
+            .await
+            .map_err(db("database"))?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Opens a fresh in-memory database (for tests and throwaway demos): one connection that
+    /// must never close, since the database lives and dies with it.
+    pub async fn open_in_memory() -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(db("database"))?
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(db("database"))?;
+        MIGRATOR.run(&pool).await.map_err(convert::migrate)?;
+        Ok(Self { writer: pool.clone(), reader: pool })
+    }
+
+    /// Starts a write transaction on the writer connection.
+    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db("database"))
+    }
+
+    /// Inserts the host and its join token in one transaction, after the idempotency-key lookup.
+    /// The lookup runs inside the same `BEGIN IMMEDIATE` transaction, which excludes every other
+    /// writer, so two requests with one key cannot both miss it.
+    async fn insert_host(&self, org: OrgId, host: &NewHost) -> StoreResult<(HostRecord, Created)> {
+        let mut tx = self.write().await?;
+        if let Some(key) = &host.idempotency_key {
+            let existing: Option<HostRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                host_columns!(),
+                " FROM hosts WHERE org = ?1 AND idempotency_key = ?2"
+            ))
+            .bind(org.0)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("host"))?;
+            if let Some(row) = existing {
+                return Ok((row.into_record()?, Created::Existing));
+            }
+        }
+        let name_taken =
+            sqlx::query("SELECT 1 FROM hosts WHERE org = ?1 AND name = ?2 AND deleted_at IS NULL")
+                .bind(org.0)
+                .bind(&host.name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("host"))?;
+        if name_taken.is_some() {
+            return Err(name_conflict(&host.name));
+        }
+        let row: HostRow = sqlx::query_as(concat!(
+            "INSERT INTO hosts (id, org, name, labels, idempotency_key, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING ",
+            host_columns!()
+        ))
+        .bind(host.id.0)
+        .bind(org.0)
+        .bind(&host.name)
+        .bind(Json(&host.labels))
+        .bind(&host.idempotency_key)
+        .bind(millis(host.now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|error| {
+            if is_foreign_key_violation(&error) {
+                StoreError::NotFound { what: "org" }
+            } else {
+                db_conflict("host", format!("host {} already exists", host.id))(error)
+            }
+        })?;
+        sqlx::query(
+            "INSERT INTO join_tokens (token_hash, org, host, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(host.join_token_hash.0.as_slice())
+        .bind(org.0)
+        .bind(host.id.0)
+        .bind(millis(host.now))
+        .bind(millis(host.join_token_expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_conflict("join token", "join token already exists".to_owned()))?;
+        tx.commit().await.map_err(db("host"))?;
+        Ok((row.into_record()?, Created::New))
+    }
+
+    /// Like [`Self::insert_host`]: key lookup, host check and insert in one write transaction.
+    async fn insert_job(&self, org: OrgId, job: &NewJob) -> StoreResult<(JobRecord, Created)> {
+        let timeout_secs = signed_opt(job.timeout_secs, "timeout")?;
+        let output_cap_bytes = signed_opt(job.output_cap_bytes, "output cap")?;
+        let mut tx = self.write().await?;
+        if let Some(key) = &job.idempotency_key {
+            let existing: Option<JobRow> = sqlx::query_as(concat!(
+                "SELECT ",
+                job_columns!(),
+                " FROM jobs WHERE org = ?1 AND idempotency_key = ?2"
+            ))
+            .bind(org.0)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("job"))?;
+            if let Some(row) = existing {
+                return Ok((row.into_record()?, Created::Existing));
+            }
+        }
+        let host_live =
+            sqlx::query("SELECT 1 FROM hosts WHERE org = ?1 AND id = ?2 AND deleted_at IS NULL")
+                .bind(org.0)
+                .bind(job.host.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("host"))?;
+        if host_live.is_none() {
+            return Err(StoreError::NotFound { what: "host" });
+        }
+        let row: JobRow = sqlx::query_as(concat!(
+            "INSERT INTO jobs (id, org, host, kind, state, attempt, timeout_secs, \
+             output_cap_bytes, requested_by, idempotency_key, created_at, updated_at, \
+             deadline_at) \
+             VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?6, ?7, ?8, ?9, ?9, ?10) RETURNING ",
+            job_columns!()
+        ))
+        .bind(job.id.0)
+        .bind(org.0)
+        .bind(job.host.0)
+        .bind(Json(&job.kind))
+        .bind(timeout_secs)
+        .bind(output_cap_bytes)
+        .bind(Json(&job.requested_by))
+        .bind(&job.idempotency_key)
+        .bind(millis(job.now))
+        .bind(millis(job.deadline_at))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_conflict("job", format!("job {} already exists", job.id)))?;
+        tx.commit().await.map_err(db("job"))?;
+        Ok((row.into_record()?, Created::New))
+    }
+}
+
+/// The conflict for a second live host with the same name in one org.
+fn name_conflict(name: &str) -> StoreError {
+    StoreError::Conflict { detail: format!("a host named {name:?} already exists") }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(db("database"))?;
+        Ok(())
+    }
+
+    async fn create_org(&self, id: OrgId, name: &str, now: Timestamp) -> StoreResult<Org> {
+        let row: OrgRow = sqlx::query_as(
+            "INSERT INTO orgs (id, name, created_at) VALUES (?1, ?2, ?3) \
+             RETURNING id, name, created_at",
+        )
+        .bind(id.0)
+        .bind(name)
+        .bind(millis(now))
+        .fetch_one(&self.writer)
+        .await
+        .map_err(db_conflict("org", format!("org {id} already exists")))?;
+        row.into_record()
+    }
+
+    async fn get_org(&self, id: OrgId) -> StoreResult<Org> {
+        let row: OrgRow = sqlx::query_as("SELECT id, name, created_at FROM orgs WHERE id = ?1")
+            .bind(id.0)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db("org"))?;
+        row.into_record()
+    }
+
+    async fn create_api_key(&self, key: &ApiKeyRecord, now: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (key_id, org, name, role, secret_hash, created_at, revoked_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&key.key_id)
+        .bind(key.org.0)
+        .bind(&key.name)
+        .bind(&key.role)
+        .bind(key.secret_hash.0.as_slice())
+        .bind(millis(now))
+        .bind(key.revoked_at.map(millis))
+        .execute(&self.writer)
+        .await
+        .map_err(|error| {
+            if is_foreign_key_violation(&error) {
+                StoreError::NotFound { what: "org" }
+            } else {
+                db_conflict("api key", format!("API key {} already exists", key.key_id))(error)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn find_api_key(&self, key_id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let row: Option<ApiKeyRow> = sqlx::query_as(
+            "SELECT key_id, org, name, role, secret_hash, revoked_at FROM api_keys \
+             WHERE key_id = ?1",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db("api key"))?;
+        row.map(ApiKeyRow::into_record).transpose()
+    }
+
+    async fn create_host(&self, org: OrgId, host: &NewHost) -> StoreResult<(HostRecord, Created)> {
+        self.insert_host(org, host).await
+    }
+
+    async fn get_host(&self, org: OrgId, id: HostId) -> StoreResult<HostRecord> {
+        let row: HostRow = sqlx::query_as(concat!(
+            "SELECT ",
+            host_columns!(),
+            " FROM hosts WHERE org = ?1 AND id = ?2 AND deleted_at IS NULL"
+        ))
+        .bind(org.0)
+        .bind(id.0)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db("host"))?;
+        row.into_record()
+    }
+
+    async fn list_hosts(
+        &self,
+        org: OrgId,
+        after_name: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<HostRecord>> {
+        let rows: Vec<HostRow> = match after_name {
+            None => sqlx::query_as(concat!(
+                "SELECT ",
+                host_columns!(),
+                " FROM hosts WHERE org = ?1 AND deleted_at IS NULL ORDER BY name LIMIT ?2"
+            ))
+            .bind(org.0)
+            .bind(i64::from(limit)),
+            Some(after) => sqlx::query_as(concat!(
+                "SELECT ",
+                host_columns!(),
+                " FROM hosts WHERE org = ?1 AND deleted_at IS NULL AND name > ?2 \
+                 ORDER BY name LIMIT ?3"
+            ))
+            .bind(org.0)
+            .bind(after)
+            .bind(i64::from(limit)),
+        }
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("host"))?;
+        records(rows, HostRow::into_record)
+    }
+
+    async fn delete_host(&self, org: OrgId, id: HostId, now: Timestamp) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let deleted = sqlx::query(
+            "UPDATE hosts SET deleted_at = ?1, credential_hash = NULL \
+             WHERE org = ?2 AND id = ?3 AND deleted_at IS NULL",
+        )
+        .bind(millis(now))
+        .bind(org.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("host"))?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound { what: "host" });
+        }
+        sqlx::query(
+            "UPDATE jobs SET state = 'lost', reason = ?1, updated_at = ?2 \
+             WHERE org = ?3 AND host = ?4 AND state IN ('queued', 'dispatched', 'running')",
+        )
+        .bind(HOST_DELETED)
+        .bind(millis(now))
+        .bind(org.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("job"))?;
+        tx.commit().await.map_err(db("host"))
+    }
+
+    /// A token that is unknown, already used, expired, or belongs to a deleted host is
+    /// `NotFound { what: "join token" }`: the agent gets the same answer for all of them.
+    async fn redeem_join_token(
+        &self,
+        token_hash: SecretHash,
+        credential_hash: SecretHash,
+        facts: &HostFacts,
+        now: Timestamp,
+    ) -> StoreResult<HostRecord> {
+        let mut tx = self.write().await?;
+        let host: Option<Uuid> = sqlx::query_scalar(
+            "UPDATE join_tokens SET used_at = ?1 \
+             WHERE token_hash = ?2 AND used_at IS NULL AND expires_at > ?1 \
+             AND host IN (SELECT id FROM hosts WHERE deleted_at IS NULL) \
+             RETURNING host",
+        )
+        .bind(millis(now))
+        .bind(token_hash.0.as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("join token"))?;
+        let Some(host) = host else {
+            return Err(StoreError::NotFound { what: "join token" });
+        };
+        let row: Option<HostRow> = sqlx::query_as(concat!(
+            "UPDATE hosts SET enrolled_at = ?1, facts = ?2, credential_hash = ?3 \
+             WHERE id = ?4 AND deleted_at IS NULL RETURNING ",
+            host_columns!()
+        ))
+        .bind(millis(now))
+        .bind(Json(facts))
+        .bind(credential_hash.0.as_slice())
+        .bind(host)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_conflict("host", "the host credential is already in use".to_owned()))?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound { what: "join token" });
+        };
+        tx.commit().await.map_err(db("join token"))?;
+        row.into_record()
+    }
+
+    async fn host_by_credential(
+        &self,
+        credential_hash: SecretHash,
+    ) -> StoreResult<Option<HostRecord>> {
+        let row: Option<HostRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            host_columns!(),
+            " FROM hosts WHERE credential_hash = ?1 AND deleted_at IS NULL"
+        ))
+        .bind(credential_hash.0.as_slice())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db("host"))?;
+        row.map(HostRow::into_record).transpose()
+    }
+
+    async fn update_host_facts(&self, id: HostId, facts: &HostFacts) -> StoreResult<()> {
+        let updated =
+            sqlx::query("UPDATE hosts SET facts = ?1 WHERE id = ?2 AND deleted_at IS NULL")
+                .bind(Json(facts))
+                .bind(id.0)
+                .execute(&self.writer)
+                .await
+                .map_err(db("host"))?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound { what: "host" });
+        }
+        Ok(())
+    }
+
+    /// Heartbeats of unknown or deleted hosts are dropped, and a heartbeat older than the stored
+    /// one does not replace it.
+    async fn record_heartbeats(&self, beats: &[(HostId, Timestamp, Heartbeat)]) -> StoreResult<()> {
+        let latest = convert::latest_heartbeats(beats);
+        if latest.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write().await?;
+        for (host, at, beat) in latest {
+            sqlx::query(
+                "UPDATE hosts SET last_heartbeat_at = ?1, last_heartbeat = ?2 \
+                 WHERE id = ?3 AND deleted_at IS NULL \
+                 AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= ?1)",
+            )
+            .bind(millis(at))
+            .bind(Json(beat))
+            .bind(host.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("host"))?;
+        }
+        tx.commit().await.map_err(db("host"))
+    }
+
+    async fn create_job(&self, org: OrgId, job: &NewJob) -> StoreResult<(JobRecord, Created)> {
+        self.insert_job(org, job).await
+    }
+
+    async fn get_job(&self, org: OrgId, id: JobId) -> StoreResult<JobRecord> {
+        let row: JobRow = sqlx::query_as(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE org = ?1 AND id = ?2"
+        ))
+        .bind(org.0)
+        .bind(id.0)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db("job"))?;
+        row.into_record()
+    }
+
+    async fn get_job_any_org(&self, id: JobId) -> StoreResult<JobRecord> {
+        let row: JobRow =
+            sqlx::query_as(concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = ?1"))
+                .bind(id.0)
+                .fetch_one(&self.reader)
+                .await
+                .map_err(db("job"))?;
+        row.into_record()
+    }
+
+    /// Newest first by `(created_at, id)`; `before` continues after that job of the org (an
+    /// unknown cursor gives an empty page).
+    async fn list_jobs(&self, org: OrgId, filter: &JobFilter) -> StoreResult<Vec<JobRecord>> {
+        let mut query = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE org = "
+        ));
+        query.push_bind(org.0);
+        if let Some(host) = filter.host {
+            query.push(" AND host = ").push_bind(host.0);
+        }
+        if let Some(state) = filter.state {
+            query.push(" AND state = ").push_bind(state.as_str());
+        }
+        if let Some(before) = filter.before {
+            query
+                .push(" AND (created_at, id) < (SELECT created_at, id FROM jobs WHERE org = ")
+                .push_bind(org.0)
+                .push(" AND id = ")
+                .push_bind(before.0)
+                .push(")");
+        }
+        query.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(filter.limit));
+        let rows: Vec<JobRow> =
+            query.build_query_as().fetch_all(&self.reader).await.map_err(db("job"))?;
+        records(rows, JobRow::into_record)
+    }
+
+    async fn transition_job(&self, change: &JobTransition) -> StoreResult<JobRecord> {
+        if !change.from.can_transition(change.to) {
+            return Err(illegal_transition(change.from, change.to));
+        }
+        let row: Option<JobRow> = sqlx::query_as(concat!(
+            "UPDATE jobs SET state = ?1, updated_at = ?2, attempt = COALESCE(?3, attempt), \
+             reason = COALESCE(?4, reason), result = COALESCE(?5, result), \
+             chunks_total = COALESCE(?6, chunks_total) \
+             WHERE id = ?7 AND state = ?8 RETURNING ",
+            job_columns!()
+        ))
+        .bind(change.to.as_str())
+        .bind(millis(change.now))
+        .bind(change.attempt.map(i64::from))
+        .bind(&change.reason)
+        .bind(change.result.as_ref().map(Json))
+        .bind(signed_opt(change.chunks_total, "chunk count")?)
+        .bind(change.job.0)
+        .bind(change.from.as_str())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db("job"))?;
+        if let Some(row) = row {
+            return row.into_record();
+        }
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = ?1")
+            .bind(change.job.0)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db("job"))?;
+        match state {
+            None => Err(StoreError::NotFound { what: "job" }),
+            Some(state) => Err(stale_state(change.job, change.from, parse_state(&state)?)),
+        }
+    }
+
+    async fn pending_jobs_for_host(&self, host: HostId) -> StoreResult<Vec<JobRecord>> {
+        let rows: Vec<JobRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE host = ?1 AND state IN ('queued', 'dispatched') \
+             ORDER BY created_at, id"
+        ))
+        .bind(host.0)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("job"))?;
+        records(rows, JobRow::into_record)
+    }
+
+    async fn overdue_jobs(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<JobRecord>> {
+        let rows: Vec<JobRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE state IN ('queued', 'dispatched') AND deadline_at <= ?1 \
+             ORDER BY deadline_at, id LIMIT ?2"
+        ))
+        .bind(millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("job"))?;
+        records(rows, JobRow::into_record)
+    }
+
+    /// One transaction: the chunks go in with multi-row `INSERT … ON CONFLICT DO NOTHING`
+    /// statements of [`LOG_CHUNKS_PER_INSERT`] rows, then the job's contiguous-chunk watermark
+    /// moves past whatever the batch completed.
+    async fn append_log_chunks(&self, job: JobId, chunks: &[NewLogChunk]) -> StoreResult<u64> {
+        let rows = chunks
+            .iter()
+            .map(|chunk| Ok((signed(chunk.seq, "chunk seq")?, chunk)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut tx = self.write().await?;
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT chunks_stored FROM jobs WHERE id = ?1")
+                .bind(job.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("job"))?;
+        let Some(stored) = stored else {
+            return Err(StoreError::NotFound { what: "job" });
+        };
+        for batch in rows.chunks(LOG_CHUNKS_PER_INSERT) {
+            let mut insert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO job_logs (job, seq, stream, data) ");
+            insert.push_values(batch, |mut values, (seq, chunk)| {
+                values
+                    .push_bind(job.0)
+                    .push_bind(*seq)
+                    .push_bind(stream_name(chunk.stream))
+                    .push_bind(chunk.data.as_slice());
+            });
+            insert.push(" ON CONFLICT (job, seq) DO NOTHING");
+            insert.build().execute(&mut *tx).await.map_err(db("log chunk"))?;
+        }
+        // When the chunk at the watermark is stored, the run from it ends at the first stored
+        // chunk without a successor; only chunks past the watermark are looked at.
+        let contiguous: i64 = sqlx::query_scalar(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM job_logs WHERE job = ?1 AND seq = ?2) \
+             THEN (SELECT MIN(l.seq) + 1 FROM job_logs AS l WHERE l.job = ?1 AND l.seq >= ?2 \
+                   AND NOT EXISTS (SELECT 1 FROM job_logs AS n \
+                                   WHERE n.job = l.job AND n.seq = l.seq + 1)) \
+             ELSE ?2 END",
+        )
+        .bind(job.0)
+        .bind(stored)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("log chunk"))?;
+        if contiguous != stored {
+            sqlx::query("UPDATE jobs SET chunks_stored = ?1 WHERE id = ?2")
+                .bind(contiguous)
+                .bind(job.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("job"))?;
+        }
+        tx.commit().await.map_err(db("log chunk"))?;
+        unsigned(contiguous)
+    }
+
+    async fn job_logs(
+        &self,
+        org: OrgId,
+        job: JobId,
+        after_seq: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<Vec<LogChunkRecord>> {
+        let after = match after_seq {
+            Some(seq) => signed(seq, "chunk seq")?,
+            None => -1,
+        };
+        let job_known = sqlx::query("SELECT 1 FROM jobs WHERE org = ?1 AND id = ?2")
+            .bind(org.0)
+            .bind(job.0)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db("job"))?;
+        if job_known.is_none() {
+            return Err(StoreError::NotFound { what: "job" });
+        }
+        let rows: Vec<LogRow> = sqlx::query_as(
+            "SELECT l.seq, l.stream, l.data FROM job_logs AS l JOIN jobs AS j ON j.id = l.job \
+             WHERE j.org = ?1 AND l.job = ?2 AND l.seq > ?3 ORDER BY l.seq LIMIT ?4",
+        )
+        .bind(org.0)
+        .bind(job.0)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db("log chunk"))?;
+        records(rows, LogRow::into_record)
+    }
+
+    async fn count_jobs_by_state(&self) -> StoreResult<Vec<(JobState, u64)>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(db("job"))?;
+        convert::counts_by_state(rows)
+    }
+}
