@@ -1,5 +1,6 @@
 //! `…/hosts`: create (with a one-time join token), list, get (with presence and the last
-//! heartbeat), delete (which revokes the credential and disconnects the agent at once).
+//! heartbeat), delete (which revokes the credential and disconnects the agent at once), and
+//! `…/hosts/{host}/join-tokens` to re-enroll a host (the new credential replaces the old).
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -103,28 +104,56 @@ pub(super) async fn create(
             ),
             other => other.into(),
         })?;
-    match created {
+    let status = match created {
         Created::New => {
             tracing::info!(org.id = %access.org, host.id = %record.id, "host created");
-            Ok((
-                StatusCode::CREATED,
-                Json(HostCreated {
-                    host: view(&state, record),
-                    join_token: token,
-                    join_token_expires_at: time(expires),
-                }),
-            ))
+            StatusCode::CREATED
         }
-        // The join token was shown to the first request only; a repeat cannot show it again.
-        Created::Existing => Err(ApiError::conflict(
-            "idempotent_replay",
-            format!(
-                "host {} was already created with this Idempotency-Key; its join token was shown once — \
-                 fetch the host with GET …/hosts/{}, or delete it and create it again for a new token",
-                record.id, record.id
-            ),
-        )),
-    }
+        // A repeat of a request whose answer was lost: the client never saw the first join token,
+        // so it gets the same host with a fresh token, and the first token stops working.
+        Created::Existing => {
+            state
+                .store
+                .issue_join_token(access.org, record.id, new.join_token_hash, expires, now)
+                .await?;
+            StatusCode::OK
+        }
+    };
+    let created = HostCreated {
+        host: view(&state, record),
+        join_token: token,
+        join_token_expires_at: time(expires),
+    };
+    Ok((status, Json(created)))
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/orgs/{org}/hosts/{host}/join-tokens"))]
+pub(super) async fn new_join_token(
+    State(state): State<AppState>,
+    Path((org, host)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<HostCreated>), ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    access.require(Action::ManageHosts)?;
+    let host = parse_host(&host)?;
+    let token = secrets::random_token();
+    let now = Timestamp::now();
+    let expires = expiry(&state, now)?;
+    state.store.issue_join_token(access.org, host, secrets::hash(&token), expires, now).await?;
+    let record = state.store.get_host(access.org, host).await?;
+    tracing::info!(org.id = %access.org, host.id = %host, "join token issued");
+    let created = HostCreated {
+        host: view(&state, record),
+        join_token: token,
+        join_token_expires_at: time(expires),
+    };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+fn expiry(state: &AppState, now: Timestamp) -> Result<Timestamp, ApiError> {
+    let ttl = jiff::SignedDuration::try_from(state.settings.join_token_ttl)
+        .map_err(ApiError::internal)?;
+    now.checked_add(ttl).map_err(ApiError::internal)
 }
 
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/hosts"))]

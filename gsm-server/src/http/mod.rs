@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(health::metrics))
         .route("/api/v1/orgs/{org}/hosts", get(hosts::list).post(hosts::create))
         .route("/api/v1/orgs/{org}/hosts/{host}", get(hosts::get).delete(hosts::delete))
+        .route("/api/v1/orgs/{org}/hosts/{host}/join-tokens", post(hosts::new_join_token))
         .route("/api/v1/orgs/{org}/jobs", get(jobs::list).post(jobs::create))
         .route("/api/v1/orgs/{org}/jobs/{job}", get(jobs::get))
         .route("/api/v1/orgs/{org}/jobs/{job}/cancel", post(jobs::cancel))

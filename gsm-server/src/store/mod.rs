@@ -290,6 +290,16 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a host: its credential and join tokens stop working at once; its queued and
     /// running jobs end `lost` with the reason "host deleted".
     async fn delete_host(&self, org: OrgId, id: HostId, now: Timestamp) -> StoreResult<()>;
+    /// Gives a live host of the org a new join token; its earlier unused tokens stop working.
+    /// Redeeming it enrolls the host again, replacing its credential (the old agent is cut off).
+    async fn issue_join_token(
+        &self,
+        org: OrgId,
+        host: HostId,
+        token_hash: SecretHash,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<()>;
     /// Trades a join token for a host credential: succeeds once per token, before it expires.
     async fn redeem_join_token(
         &self,

@@ -411,6 +411,48 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(db("host"))
     }
 
+    async fn issue_join_token(
+        &self,
+        org: OrgId,
+        host: HostId,
+        token_hash: SecretHash,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db("join token"))?;
+        let live: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM hosts WHERE org = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE",
+        )
+        .bind(org.0)
+        .bind(host.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("host"))?;
+        if live.is_none() {
+            return Err(StoreError::NotFound { what: "host" });
+        }
+        // Earlier unused tokens are spent, so only the newest one can enroll the host.
+        sqlx::query("UPDATE join_tokens SET used_at = $1 WHERE host = $2 AND used_at IS NULL")
+            .bind(millis(now))
+            .bind(host.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("join token"))?;
+        sqlx::query(
+            "INSERT INTO join_tokens (token_hash, org, host, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash.0.as_slice())
+        .bind(org.0)
+        .bind(host.0)
+        .bind(millis(now))
+        .bind(millis(expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_conflict("join token", "join token already exists".to_owned()))?;
+        tx.commit().await.map_err(db("join token"))
+    }
+
     /// A token that is unknown, already used, expired, or belongs to a deleted host is
     /// `NotFound { what: "join token" }`: the agent gets the same answer for all of them.
     async fn redeem_join_token(

@@ -233,6 +233,38 @@ async fn another_orgs_resources_answer_404_to_every_route() {
 }
 
 #[tokio::test]
+async fn a_repeated_host_create_returns_the_same_host_with_a_fresh_token() {
+    let server = TestServer::start().await;
+    let send = || {
+        server.post("/hosts").header("Idempotency-Key", "k-1").json(&json!({"name": "eu-1"})).send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: HostCreated = first.json().await.unwrap();
+    let again = send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    let again: HostCreated = again.json().await.unwrap();
+    assert_eq!(first.host.id, again.host.id);
+    assert_ne!(first.join_token, again.join_token);
+    assert_eq!(error_code(server.enroll(&first.join_token).await).await.0, 401);
+    assert_eq!(server.enroll(&again.join_token).await.status(), 200);
+    let page: Page<Host> = server.get("/hosts").send().await.unwrap().json().await.unwrap();
+    assert_eq!(page.items.len(), 1);
+}
+
+#[tokio::test]
+async fn a_new_join_token_re_enrolls_a_host_and_cuts_off_the_old_credential() {
+    let server = TestServer::start().await;
+    let (host, old_credential) = server.enrolled_host("eu-1").await;
+    let response = server.post(&format!("/hosts/{host}/join-tokens")).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    let issued: HostCreated = response.json().await.unwrap();
+    assert_eq!(issued.host.id, host);
+    assert_eq!(server.enroll(&issued.join_token).await.status(), 200);
+    assert!(server.connect_raw(&old_credential).await.is_err());
+}
+
+#[tokio::test]
 async fn a_join_token_works_once() {
     let server = TestServer::start().await;
     let created: HostCreated = server.create_host("eu-1").await;

@@ -80,6 +80,8 @@ conformance!(
     list_hosts_pages_by_name_over_live_hosts,
     join_token_enrolls_the_host_with_facts_and_credential,
     redeemed_join_token_cannot_be_used_again,
+    a_new_join_token_replaces_the_old_one_and_re_enrollment_replaces_the_credential,
+    join_token_for_another_orgs_host_is_not_found,
     expired_join_token_is_refused,
     join_token_of_a_deleted_host_is_refused,
     unknown_join_token_is_refused,
@@ -586,6 +588,48 @@ async fn redeemed_join_token_cannot_be_used_again(store: Arc<dyn Store>) {
     assert_eq!(store.host_by_credential(second).await.unwrap(), None);
     let still = store.host_by_credential(first).await.unwrap().expect("the first credential");
     assert_eq!((still.id, still.facts), (host, Some(facts("box"))));
+}
+
+async fn a_new_join_token_replaces_the_old_one_and_re_enrollment_replaces_the_credential(
+    store: Arc<dyn Store>,
+) {
+    let org = new_org(store.as_ref()).await;
+    let (host, first_token) = create_host_with_token(store.as_ref(), org, "box").await;
+    let old_credential = secret();
+    store.redeem_join_token(first_token, old_credential, &facts("box"), at(1)).await.unwrap();
+
+    let unused = secret();
+    store.issue_join_token(org, host, unused, at(TOKEN_EXPIRES), at(2)).await.unwrap();
+    let newest = secret();
+    store.issue_join_token(org, host, newest, at(TOKEN_EXPIRES), at(3)).await.unwrap();
+    assert_not_found(
+        store.redeem_join_token(unused, secret(), &facts("box"), at(4)).await,
+        "join token",
+    );
+
+    let new_credential = secret();
+    let enrolled =
+        store.redeem_join_token(newest, new_credential, &facts("box2"), at(5)).await.unwrap();
+    assert_eq!(enrolled.id, host);
+    assert_eq!(store.host_by_credential(old_credential).await.unwrap(), None);
+    let found =
+        store.host_by_credential(new_credential).await.unwrap().expect("the new credential");
+    assert_eq!(found.facts, Some(facts("box2")));
+}
+
+async fn join_token_for_another_orgs_host_is_not_found(store: Arc<dyn Store>) {
+    let org = new_org(store.as_ref()).await;
+    let other = new_org(store.as_ref()).await;
+    let (host, _) = create_host_with_token(store.as_ref(), org, "box").await;
+    assert_not_found(
+        store.issue_join_token(other, host, secret(), at(TOKEN_EXPIRES), at(1)).await,
+        "host",
+    );
+    store.delete_host(org, host, at(2)).await.unwrap();
+    assert_not_found(
+        store.issue_join_token(org, host, secret(), at(TOKEN_EXPIRES), at(3)).await,
+        "host",
+    );
 }
 
 async fn expired_join_token_is_refused(store: Arc<dyn Store>) {
