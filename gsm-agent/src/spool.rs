@@ -19,14 +19,19 @@
 //! then stops keeping that job's output (the job runs on, and its result says `truncated`).
 //! Each job's share is also bounded by its policy output cap.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use gsm_core::job::JobId;
 use gsm_core::runner::{OutputChunk, Stream};
 
 use crate::durable;
+
+/// The widest ack step deleted chunk by chunk by name; a wider one lists the directory instead.
+const BY_NAME_LIMIT: u64 = 1024;
 
 /// Why the spool could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +61,9 @@ pub struct Spool {
     dir: PathBuf,
     limit: u64,
     used: AtomicU64,
+    /// Per job, the highest ack mark applied since the spool was opened: nothing below it is
+    /// left on disk.
+    floors: Mutex<HashMap<JobId, u64>>,
 }
 
 impl Spool {
@@ -80,7 +88,12 @@ impl Spool {
                 }
             }
         }
-        Ok(Spool { dir: dir.to_path_buf(), limit, used: AtomicU64::new(used) })
+        Ok(Spool {
+            dir: dir.to_path_buf(),
+            limit,
+            used: AtomicU64::new(used),
+            floors: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Bytes of output held.
@@ -98,13 +111,15 @@ impl Spool {
             .map_err(|_| Error::Full { limit: self.limit })?;
         let job_dir = self.job_dir(job);
         let name = chunk_name(chunk.seq, chunk.stream);
+        // A chunk written again (never done today) replaces the old one: count only the new.
+        let replaced = std::fs::metadata(job_dir.join(&name)).map_or(0, |meta| meta.len());
         let written = durable::create_dir(&job_dir, 0o700)
             .and_then(|()| durable::write_replace(&job_dir, &name, &chunk.data));
-        if let Err(source) = written {
-            self.used.fetch_sub(len, Ordering::Relaxed);
-            return Err(Error::Io { path: job_dir.join(name), source });
-        }
-        Ok(())
+        let release = if written.is_ok() { replaced } else { len };
+        let _ = self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+            Some(used.saturating_sub(release))
+        });
+        written.map_err(|source| Error::Io { path: job_dir.join(name), source })
     }
 
     /// Makes every chunk of `job` durable: fsyncs each file and the directories.
@@ -156,17 +171,38 @@ impl Spool {
         if !job_dir.exists() {
             return Ok(0);
         }
+        // The server acks every chunk, so acks usually move the mark by one: delete by name from
+        // the last mark rather than listing the directory each time (quadratic for long jobs).
+        let floor = self.lock_floors().get(&job).copied();
         let mut deleted = 0;
-        for file in read_dir(&job_dir)? {
-            if parse_chunk_name(&file).is_some_and(|(seq, _)| seq < chunks_stored) {
-                deleted += usize::from(self.delete(&file)?);
+        match floor {
+            Some(floor) if chunks_stored.saturating_sub(floor) <= BY_NAME_LIMIT => {
+                for seq in floor..chunks_stored {
+                    for stream in [Stream::Stdout, Stream::Stderr] {
+                        deleted +=
+                            usize::from(self.delete(&job_dir.join(chunk_name(seq, stream)))?);
+                    }
+                }
+            }
+            // First ack since the spool was opened (what is below the mark is unknown), or a
+            // jump too far to walk by name: look.
+            _ => {
+                for file in read_dir(&job_dir)? {
+                    if parse_chunk_name(&file).is_some_and(|(seq, _)| seq < chunks_stored) {
+                        deleted += usize::from(self.delete(&file)?);
+                    }
+                }
             }
         }
+        let mut floors = self.lock_floors();
+        let mark = floors.entry(job).or_insert(0);
+        *mark = (*mark).max(chunks_stored);
         Ok(deleted)
     }
 
     /// Forgets everything spooled for `job`.
     pub fn remove(&self, job: JobId) -> Result<(), Error> {
+        self.lock_floors().remove(&job);
         let job_dir = self.job_dir(job);
         if !job_dir.exists() {
             return Ok(());
@@ -206,6 +242,11 @@ impl Spool {
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(source) => Err(Error::Io { path: file.to_path_buf(), source }),
         }
+    }
+
+    fn lock_floors(&self) -> MutexGuard<'_, HashMap<JobId, u64>> {
+        // A map of plain numbers, each updated in one step: a panic cannot leave it inconsistent.
+        self.floors.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn job_dir(&self, job: JobId) -> PathBuf {

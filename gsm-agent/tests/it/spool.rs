@@ -93,3 +93,21 @@ fn a_chunk_past_the_byte_limit_is_refused_until_acks_free_space() {
     spool.write(job, &chunk(1, Stream::Stdout, b"123456")).unwrap();
     assert_eq!(spool.used_bytes(), 6);
 }
+
+#[test]
+fn an_ack_far_past_the_spooled_chunks_deletes_them_all_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = open(dir.path());
+    let job = JobId::new();
+    fill(&spool, job, 3);
+    assert_eq!(spool.ack(job, 1).unwrap(), 1);
+    for seq in 3..6 {
+        spool.write(job, &chunk(seq, Stream::Stdout, b"more")).unwrap();
+    }
+    assert_eq!(
+        spool.ack(job, u64::MAX).unwrap(),
+        5,
+        "the chunks left, found without a walk to u64::MAX"
+    );
+    assert_eq!(spool.used_bytes(), 0);
+}
