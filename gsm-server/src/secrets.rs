@@ -15,12 +15,27 @@ use crate::store::SecretHash;
 
 /// The prefix of every API key.
 pub const API_KEY_PREFIX: &str = "gsm_";
+/// The prefix of every join token. Prefixes let secret scanners recognise leaked values, and keep
+/// a token from starting with `-`, which a command line would read as a flag.
+pub const JOIN_TOKEN_PREFIX: &str = "gsmj_";
+/// The prefix of every host credential.
+pub const CREDENTIAL_PREFIX: &str = "gsmh_";
 
 /// 32 random bytes, URL-safe base64 without padding (43 characters).
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A new one-time join token.
+pub fn join_token() -> String {
+    format!("{JOIN_TOKEN_PREFIX}{}", random_token())
+}
+
+/// A new host credential.
+pub fn credential() -> String {
+    format!("{CREDENTIAL_PREFIX}{}", random_token())
 }
 
 /// SHA-256 of a secret.
@@ -88,6 +103,15 @@ mod tests {
             "gsm_0123456789abcdeg_s",
         ] {
             assert_eq!(parse_api_key(key), None, "{key}");
+        }
+    }
+
+    #[test]
+    fn handed_out_secrets_never_look_like_command_line_flags() {
+        for _ in 0..1000 {
+            assert!(join_token().starts_with(JOIN_TOKEN_PREFIX));
+            assert!(credential().starts_with(CREDENTIAL_PREFIX));
+            assert!(!new_api_key().full.starts_with('-'));
         }
     }
 

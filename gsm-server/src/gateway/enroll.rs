@@ -11,7 +11,7 @@ use crate::http::ApiError;
 use crate::secrets;
 use crate::store::StoreError;
 
-/// Longest accepted join token; real ones are 43 characters.
+/// Longest accepted join token; real ones are 48 characters.
 const MAX_TOKEN_LEN: usize = 256;
 
 #[tracing::instrument(skip_all)]
@@ -25,7 +25,7 @@ pub(super) async fn enroll(
         return Err(invalid_token());
     }
     crate::http::validate_facts(&request.facts)?;
-    let credential = secrets::random_token();
+    let credential = secrets::credential();
     let host = state
         .store
         .redeem_join_token(

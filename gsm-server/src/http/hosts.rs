@@ -82,7 +82,7 @@ pub(super) async fn create(
         body.map_err(|err| ApiError::bad_request("invalid_request", err.body_text()))?;
     validate(&request)?;
     let key = idempotency_key(&headers)?;
-    let token = secrets::random_token();
+    let token = secrets::join_token();
     let now = Timestamp::now();
     let ttl = jiff::SignedDuration::try_from(state.settings.join_token_ttl)
         .map_err(ApiError::internal)?;
@@ -136,7 +136,7 @@ pub(super) async fn new_join_token(
     let access = authenticate(&state, &headers, &org).await?;
     access.require(Action::ManageHosts)?;
     let host = parse_host(&host)?;
-    let token = secrets::random_token();
+    let token = secrets::join_token();
     let now = Timestamp::now();
     let expires = expiry(&state, now)?;
     state.store.issue_join_token(access.org, host, secrets::hash(&token), expires, now).await?;
