@@ -3,10 +3,11 @@
 //!
 //! The pure modules ([`job`], [`policy`]'s decisions, [`presence`], [`cron`]) do no I/O and never
 //! read the clock: time comes in as a parameter, so they are deterministic under test. The I/O
-//! parts ([`runner`]) sit in their own modules and call the pure ones. This crate knows nothing of
+//! parts ([`runner`], the game [`adapters`]' sockets) sit in their own modules and call the pure ones. This crate knows nothing of
 //! HTTP, SQL or the wire format; those live in gsm-proto and the binaries.
 #![warn(missing_docs)]
 
+pub mod adapters;
 pub mod cron;
 pub mod heartbeat;
 pub mod job;

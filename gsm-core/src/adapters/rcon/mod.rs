@@ -1,0 +1,1 @@
+//! Source RCON (lands with issue #5).

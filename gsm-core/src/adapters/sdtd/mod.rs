@@ -1,0 +1,1 @@
+//! 7 Days to Die over its Telnet console (lands with issue #5).
