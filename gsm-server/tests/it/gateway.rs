@@ -11,6 +11,45 @@ use serde_json::json;
 
 use crate::harness::{FakeAgent, TestServer, eventually, facts};
 
+/// Runs each behaviour against a server on SQLite and on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($behaviour:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $behaviour() {
+                    let server = crate::harness::TestServer::start().await;
+                    super::$behaviour(&server).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $behaviour() {
+                    let server = crate::harness::TestServer::start_postgres().await;
+                    super::$behaviour(&server).await;
+                    server.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_job_is_pushed_the_moment_it_is_created_and_its_output_and_result_come_back,
+    a_job_created_while_the_host_is_offline_is_sent_when_it_connects,
+    a_job_its_host_never_takes_ends_lost_with_a_reason,
+    only_hello_is_accepted_before_the_welcome,
+    a_version_mismatch_is_refused_naming_both_sides,
+    an_agent_cannot_speak_for_another_host_or_its_jobs,
+    unknown_message_kinds_are_unsupported_but_malformed_frames_close,
+    a_deleted_host_is_disconnected_and_its_credential_refused,
+    heartbeats_make_a_host_online_and_silence_makes_it_offline,
+    a_log_follower_sees_chunks_live_and_ends_when_the_job_does,
+    an_oversized_frame_closes_the_connection_and_nothing_else,
+);
+
 fn heartbeat(host: HostId, seq: u64) -> AgentMessage {
     AgentMessage::Heartbeat(Heartbeat {
         host,
@@ -61,12 +100,12 @@ fn chunk(job: JobRef, seq: u64, data: &[u8]) -> AgentMessage {
     AgentMessage::JobLog(LogChunk { job, seq, stream: Stream::Stdout, data: data.to_vec() })
 }
 
-#[tokio::test]
-async fn a_job_is_pushed_the_moment_it_is_created_and_its_output_and_result_come_back() {
-    let server = TestServer::start().await;
+async fn a_job_is_pushed_the_moment_it_is_created_and_its_output_and_result_come_back(
+    server: &TestServer,
+) {
     let (host, credential) = server.enrolled_host("eu-1").await;
     let mut agent = server.connect(&credential).await;
-    let job = create_job(&server, host).await;
+    let job = create_job(server, host).await;
     assert_eq!(job.state.as_str(), "dispatched", "pushed in the create request itself");
     let job_ref = expect_assignment(&mut agent).await;
     assert_eq!((job_ref.job, job_ref.attempt), (job.id, 1));
@@ -123,16 +162,14 @@ async fn a_job_is_pushed_the_moment_it_is_created_and_its_output_and_result_come
     assert!(ack.finished);
 }
 
-#[tokio::test]
-async fn a_job_created_while_the_host_is_offline_is_sent_when_it_connects() {
-    let server = TestServer::start().await;
+async fn a_job_created_while_the_host_is_offline_is_sent_when_it_connects(server: &TestServer) {
     let (host, credential) = server.enrolled_host("eu-1").await;
-    let job = create_job(&server, host).await;
+    let job = create_job(server, host).await;
     assert_eq!(job.state.as_str(), "queued");
     let mut agent = server.connect(&credential).await;
     let job_ref = expect_assignment(&mut agent).await;
     assert_eq!(job_ref.job, job.id);
-    assert_eq!(job_state(&server, job.id).await, "dispatched");
+    assert_eq!(job_state(server, job.id).await, "dispatched");
     // Disconnecting before accepting: the job is sent again, same attempt, on the next connect.
     drop(agent);
     let mut agent = server.connect(&credential).await;
@@ -140,9 +177,7 @@ async fn a_job_created_while_the_host_is_offline_is_sent_when_it_connects() {
     assert_eq!(again, job_ref);
 }
 
-#[tokio::test]
-async fn a_job_its_host_never_takes_ends_lost_with_a_reason() {
-    let server = TestServer::start().await;
+async fn a_job_its_host_never_takes_ends_lost_with_a_reason(server: &TestServer) {
     let host = server.create_host("eu-1").await.host.id;
     let body = json!({"host": host, "kind": {"type": "command", "program": "/bin/true"}, "deadline_secs": 1});
     let job: Job = server.post("/jobs").json(&body).send().await.unwrap().json().await.unwrap();
@@ -155,9 +190,7 @@ async fn a_job_its_host_never_takes_ends_lost_with_a_reason() {
     assert!(lost.reason.unwrap().contains("deadline"));
 }
 
-#[tokio::test]
-async fn only_hello_is_accepted_before_the_welcome() {
-    let server = TestServer::start().await;
+async fn only_hello_is_accepted_before_the_welcome(server: &TestServer) {
     let (host, credential) = server.enrolled_host("eu-1").await;
     let job_ref = JobRef { job: JobId::new(), attempt: 1 };
     let firsts = [
@@ -178,9 +211,7 @@ async fn only_hello_is_accepted_before_the_welcome() {
     }
 }
 
-#[tokio::test]
-async fn a_version_mismatch_is_refused_naming_both_sides() {
-    let server = TestServer::start().await;
+async fn a_version_mismatch_is_refused_naming_both_sides(server: &TestServer) {
     let (_, credential) = server.enrolled_host("eu-1").await;
     let mut agent = server.connect_raw(&credential).await.unwrap();
     let hello = Hello { protocol: VersionRange { min: 7, max: 9 }, facts: facts() };
@@ -191,12 +222,10 @@ async fn a_version_mismatch_is_refused_naming_both_sides() {
     assert!(error.message.contains("7..=9") && error.message.contains('1'), "{}", error.message);
 }
 
-#[tokio::test]
-async fn an_agent_cannot_speak_for_another_host_or_its_jobs() {
-    let server = TestServer::start().await;
+async fn an_agent_cannot_speak_for_another_host_or_its_jobs(server: &TestServer) {
     let (host_a, credential_a) = server.enrolled_host("a").await;
     let (host_b, _) = server.enrolled_host("b").await;
-    let job_b = create_job(&server, host_b).await;
+    let job_b = create_job(server, host_b).await;
     let mut agent = server.connect(&credential_a).await;
 
     agent.send(&heartbeat(host_b, 1)).await;
@@ -221,7 +250,7 @@ async fn an_agent_cannot_speak_for_another_host_or_its_jobs() {
     assert_eq!(error.code, "forbidden");
 
     // Nothing was written, and the connection still works for its own host.
-    assert_eq!(job_state(&server, job_b.id).await, "queued");
+    assert_eq!(job_state(server, job_b.id).await, "queued");
     let logs: JobLogs =
         server.get(&format!("/jobs/{}/logs", job_b.id)).send().await.unwrap().json().await.unwrap();
     assert!(logs.chunks.is_empty());
@@ -232,9 +261,7 @@ async fn an_agent_cannot_speak_for_another_host_or_its_jobs() {
     .await;
 }
 
-#[tokio::test]
-async fn unknown_message_kinds_are_unsupported_but_malformed_frames_close() {
-    let server = TestServer::start().await;
+async fn unknown_message_kinds_are_unsupported_but_malformed_frames_close(server: &TestServer) {
     let (host, credential) = server.enrolled_host("eu-1").await;
     let mut agent = server.connect(&credential).await;
     agent.send_text(r#"{"type":"teleport","to":"moon"}"#).await;
@@ -249,12 +276,10 @@ async fn unknown_message_kinds_are_unsupported_but_malformed_frames_close() {
     );
 }
 
-#[tokio::test]
-async fn a_deleted_host_is_disconnected_and_its_credential_refused() {
-    let server = TestServer::start().await;
+async fn a_deleted_host_is_disconnected_and_its_credential_refused(server: &TestServer) {
     let (host, credential) = server.enrolled_host("eu-1").await;
     let mut agent = server.connect(&credential).await;
-    let job = create_job(&server, host).await;
+    let job = create_job(server, host).await;
     expect_assignment(&mut agent).await;
     let deleted = server
         .http
@@ -277,9 +302,7 @@ async fn a_deleted_host_is_disconnected_and_its_credential_refused() {
     assert_eq!(lost.state.as_str(), "lost");
 }
 
-#[tokio::test]
-async fn heartbeats_make_a_host_online_and_silence_makes_it_offline() {
-    let server = TestServer::start().await;
+async fn heartbeats_make_a_host_online_and_silence_makes_it_offline(server: &TestServer) {
     let (host, credential) = server.enrolled_host("eu-1").await;
     let mut agent = server.connect(&credential).await;
     agent.send(&heartbeat(host, 1)).await;
@@ -298,13 +321,11 @@ async fn heartbeats_make_a_host_online_and_silence_makes_it_offline() {
     .await;
 }
 
-#[tokio::test]
-async fn a_log_follower_sees_chunks_live_and_ends_when_the_job_does() {
+async fn a_log_follower_sees_chunks_live_and_ends_when_the_job_does(server: &TestServer) {
     use futures_util::StreamExt;
-    let server = TestServer::start().await;
     let (host, credential) = server.enrolled_host("eu-1").await;
     let mut agent = server.connect(&credential).await;
-    let job = create_job(&server, host).await;
+    let job = create_job(server, host).await;
     let job_ref = expect_assignment(&mut agent).await;
 
     let url = format!("{}/follow", server.url(&format!("/jobs/{}/logs", job.id)))
@@ -341,4 +362,29 @@ async fn a_log_follower_sees_chunks_live_and_ends_when_the_job_does() {
         }
     }
     assert_eq!(received, [0, 1, 2, 3, 4]);
+}
+
+async fn an_oversized_frame_closes_the_connection_and_nothing_else(server: &TestServer) {
+    let (host, credential) = server.enrolled_host("eu-1").await;
+    let (other_host, other_credential) = server.enrolled_host("eu-2").await;
+    let mut bystander = server.connect(&other_credential).await;
+    let mut agent = server.connect(&credential).await;
+    let huge = format!(r#"{{"type":"heartbeat","pad":"{}"}}"#, "x".repeat(2 * 1024 * 1024));
+    // The server may reset the socket while the frame is still being written.
+    use futures_util::SinkExt;
+    let _ = agent.socket.send(tokio_tungstenite::tungstenite::Message::text(huge)).await;
+    let seen = agent.drain_until_closed().await;
+    assert!(seen.iter().all(|m| !matches!(m, ServerMessage::Ack(_))), "{seen:?}");
+    // The other agent's connection, and a reconnect of the first, still work.
+    bystander.send(&heartbeat(other_host, 1)).await;
+    eventually(|| async {
+        server.state.presence().status(other_host).filter(|p| p.as_str() == "online")
+    })
+    .await;
+    let mut again = server.connect(&credential).await;
+    again.send(&heartbeat(host, 2)).await;
+    eventually(|| async {
+        server.state.presence().status(host).filter(|p| p.as_str() == "online")
+    })
+    .await;
 }

@@ -13,6 +13,8 @@ use gsm_proto::rest::{HostCreated, OrgInitialized};
 use gsm_server::app::{self, AppState};
 use gsm_server::config::Settings;
 use gsm_server::store::{SqliteStore, Store};
+
+use crate::store::PostgresSchema;
 use serde_json::json;
 use tempfile::TempDir;
 use tokio::net::TcpStream;
@@ -29,17 +31,44 @@ pub struct TestServer {
     pub state: AppState,
     pub http: reqwest::Client,
     _dir: TempDir,
-    _tasks: tokio::task::JoinSet<()>,
+    tasks: tokio::task::JoinSet<()>,
+    postgres: Option<PostgresSchema>,
 }
 
 impl TestServer {
+    /// A server on a fresh SQLite file.
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("gsm.sqlite3")).await.unwrap());
+        Self::start_on(store, dir, None).await
+    }
+
+    /// A server on a fresh PostgreSQL schema; call [`finish`](Self::finish) to drop it.
+    pub async fn start_postgres() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = PostgresSchema::create().await;
+        Self::start_on(schema.store(), dir, Some(schema)).await
+    }
+
+    /// Stops the server and drops its PostgreSQL schema, if it has one.
+    pub async fn finish(mut self) {
+        self.tasks.shutdown().await;
+        let postgres = self.postgres.take();
+        drop(self);
+        if let Some(schema) = postgres {
+            schema.drop_schema().await;
+        }
+    }
+
+    async fn start_on(
+        store: Arc<dyn Store>,
+        dir: TempDir,
+        postgres: Option<PostgresSchema>,
+    ) -> TestServer {
         let mut settings = Settings::for_data_dir(dir.path());
         settings.presence.interval = Duration::from_millis(200);
         settings.heartbeat_flush = Duration::from_millis(100);
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&dir.path().join("gsm.sqlite3")).await.unwrap());
         let org = gsm_server::init::create_org(store.as_ref(), "test-org").await.unwrap();
         let state = AppState::new(store, settings).unwrap();
         let mut tasks = gsm_server::background::spawn(state.clone());
@@ -55,7 +84,8 @@ impl TestServer {
             state,
             http: reqwest::Client::new(),
             _dir: dir,
-            _tasks: tasks,
+            tasks,
+            postgres,
         }
     }
 

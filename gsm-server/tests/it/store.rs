@@ -148,14 +148,14 @@ async fn sqlite_in_memory() -> Arc<dyn Store> {
 }
 
 /// A PostgreSQL store confined to a schema of its own.
-struct PostgresSchema {
+pub(crate) struct PostgresSchema {
     url: String,
     schema: String,
     store: Arc<dyn Store>,
 }
 
 impl PostgresSchema {
-    async fn create() -> PostgresSchema {
+    pub(crate) async fn create() -> PostgresSchema {
         let url = std::env::var("GSM_TEST_DATABASE_URL")
             .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
         // One plain connection first: it fails at once with the real cause, where the store's
@@ -174,11 +174,11 @@ impl PostgresSchema {
         PostgresSchema { url, schema, store: Arc::new(store) }
     }
 
-    fn store(&self) -> Arc<dyn Store> {
+    pub(crate) fn store(&self) -> Arc<dyn Store> {
         Arc::clone(&self.store)
     }
 
-    async fn drop_schema(self) {
+    pub(crate) async fn drop_schema(self) {
         drop(self.store);
         let mut conn = PgConnection::connect(&self.url).await.expect("connecting to drop a schema");
         conn.execute(format!("DROP SCHEMA \"{}\" CASCADE", self.schema).as_str())
