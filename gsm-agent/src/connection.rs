@@ -374,12 +374,24 @@ struct HeartbeatTask {
     seq: Arc<AtomicU64>,
 }
 
-/// Sends a heartbeat at once and then every interval, until the connection goes.
+/// How far a heartbeat may stray from the interval, either way: ±10 %. Agents that connected
+/// together (after a server restart) drift apart instead of heartbeating in lockstep.
+const HEARTBEAT_JITTER: f64 = 0.1;
+
+/// The gap before the next heartbeat, given a uniform draw `unit` in `[0, 1)`: within ±10 % of the
+/// interval, averaging the interval, so presence thresholds (whole missed intervals) still hold.
+fn heartbeat_gap(interval: Duration, unit: f64) -> Duration {
+    interval.mul_f64(1.0 - HEARTBEAT_JITTER + 2.0 * HEARTBEAT_JITTER * unit.clamp(0.0, 1.0))
+}
+
+/// Sends a heartbeat at once and then about every interval (jittered), until the connection goes.
 async fn heartbeat_loop(task: HeartbeatTask) {
-    let mut ticks = tokio::time::interval(task.interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first = true;
     loop {
-        ticks.tick().await;
+        if !first {
+            tokio::time::sleep(heartbeat_gap(task.interval, rand::random::<f64>())).await;
+        }
+        first = false;
         let sample = host_metrics::sample(&[task.state_dir.as_path()]);
         let heartbeat = Heartbeat {
             host: task.host,
@@ -411,6 +423,15 @@ mod tests {
         check("https://gsm.example.com/", "wss://gsm.example.com/agent/v1/connect");
         check("https://example.com/gsm/", "wss://example.com/gsm/agent/v1/connect");
         check("https://example.com/gsm", "wss://example.com/gsm/agent/v1/connect");
+    }
+
+    #[test]
+    fn heartbeats_stray_at_most_ten_percent_from_the_interval() {
+        let interval = Duration::from_secs(5);
+        assert_eq!(heartbeat_gap(interval, 0.0), Duration::from_millis(4500));
+        assert_eq!(heartbeat_gap(interval, 0.5), interval);
+        assert_eq!(heartbeat_gap(interval, 1.0), Duration::from_millis(5500));
+        assert_eq!(heartbeat_gap(interval, 7.0), Duration::from_millis(5500));
     }
 
     #[test]
