@@ -8,7 +8,7 @@ PORT="${GSM_DEMO_PORT:-8080}"
 BASE="http://127.0.0.1:${PORT}"
 DEMO_DIR="$PWD/.demo"
 ROOT=/tmp/gsm-demo          # the working-directory root examples/policies/demo.toml allows
-POLICY="$PWD/examples/policies/demo.toml"
+POLICY="$PWD/.demo/policy.toml"        # a copy of examples/policies/demo.toml, see below
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 json_field() { sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p"; }
@@ -24,6 +24,10 @@ SERVER="$TARGET_DIR/debug/gsm-server"
 AGENT="$TARGET_DIR/debug/gsm-agent"
 
 mkdir -p "$DEMO_DIR" "$ROOT"
+# The agent trusts only a policy that no one but root or its own user could have changed, and a
+# checkout made under umask 002 is group-writable: run a private copy.
+chmod 755 "$DEMO_DIR"
+install -m 644 examples/policies/demo.toml "$POLICY"
 if curl -fsS "$BASE/healthz" >/dev/null 2>&1; then
     echo "something already answers on $BASE; stop it or set GSM_DEMO_PORT" >&2
     exit 1

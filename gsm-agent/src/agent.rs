@@ -28,6 +28,9 @@ pub enum Error {
     /// The policy file is missing or invalid.
     #[error("cannot load the host policy")]
     Policy(#[source] LoadError),
+    /// The policy file could have been changed by someone other than root or the agent's user.
+    #[error("refusing an untrusted policy file")]
+    UntrustedPolicy(#[source] crate::policy_file::Untrusted),
     /// The credential is missing or unreadable.
     #[error(transparent)]
     Credential(#[from] credential::Error),
@@ -49,7 +52,7 @@ impl Error {
     /// The process exit code for this error (see [`crate::exit`]).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Policy(_) => crate::exit::CONFIG,
+            Error::Policy(_) | Error::UntrustedPolicy(_) => crate::exit::CONFIG,
             Error::Credential(_) | Error::ServerUrl(_) => crate::exit::ENROLLMENT,
             Error::Connection(connection::Error::CredentialRefused { .. }) => {
                 crate::exit::ENROLLMENT
@@ -62,6 +65,7 @@ impl Error {
 
 /// Runs the agent until a fatal error or a stop signal.
 pub async fn run(config: RunConfig) -> Result<(), Error> {
+    crate::policy_file::verify(&config.policy).map_err(Error::UntrustedPolicy)?;
     let policy = Policy::from_file(&config.policy).map_err(Error::Policy)?;
     tracing::info!(policy = %config.policy.display(), "policy loaded");
     let credential = credential::load(&config.state_dir)?;

@@ -20,6 +20,7 @@ pub mod host_metrics;
 pub mod ledger;
 pub mod outbox;
 pub mod policy_check;
+pub mod policy_file;
 pub mod process;
 pub mod spool;
 pub mod telemetry;
