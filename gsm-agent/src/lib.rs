@@ -16,6 +16,7 @@ pub mod credential;
 pub(crate) mod durable;
 pub mod enroll;
 pub mod executor;
+pub mod game_parse;
 pub mod host_metrics;
 pub mod ledger;
 pub mod outbox;

@@ -32,6 +32,17 @@ enum Command {
         underscores) or a GSM_AGENT_* variable (GSM_AGENT_LOG_FORMAT for --log-format). \
         Precedence: defaults < config file < environment < flags.")]
     Run(RunArgs),
+    /// Work with game servers' output.
+    #[command(subcommand)]
+    Game(GameCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum GameCommand {
+    /// Read a game server's log lines on stdin and print one JSON event per recognised line.
+    ///
+    /// Exit status: 0, or 1 when reading or writing fails.
+    Parse(gsm_agent::game_parse::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,6 +59,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Check(args)) => gsm_agent::policy_check::run(&args),
         Command::Enroll(args) => report(enroll(&args)),
         Command::Run(args) => report(run(&args)),
+        Command::Game(GameCommand::Parse(args)) => gsm_agent::game_parse::run(&args),
     }
 }
 

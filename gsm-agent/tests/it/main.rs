@@ -5,6 +5,7 @@ mod config;
 mod connection;
 mod enroll;
 mod fake_server;
+mod game_parse;
 mod harness;
 mod ledger;
 mod policy_check;
