@@ -7,6 +7,7 @@
 
 mod presence;
 mod runner;
+mod spine;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,8 @@ enum Which {
     Runner,
     /// Presence evaluation over many hosts.
     Presence,
+    /// The control plane against the real gsm-server: dispatch, throughput, scale, logs, agent.
+    Spine(spine::Args),
     /// Every benchmark above, in order.
     All,
 }
@@ -32,9 +35,11 @@ fn main() -> anyhow::Result<()> {
     match cli.which {
         Which::Runner => runner::run(),
         Which::Presence => presence::run(),
+        Which::Spine(args) => spine::run(&args),
         Which::All => {
             runner::run()?;
-            presence::run()
+            presence::run()?;
+            spine::run(&spine::Args::default())
         }
     }
 }
