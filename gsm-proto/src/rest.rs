@@ -181,3 +181,221 @@ pub struct JobLogs {
     /// True when the job has ended and every chunk is here or earlier.
     pub complete: bool,
 }
+
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// The account's email (any case).
+    pub email: String,
+    /// The password.
+    pub password: String,
+}
+
+/// `POST /api/v1/auth/refresh` and `POST /api/v1/auth/logout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The current refresh token; each one works once.
+    pub refresh_token: String,
+}
+
+/// What login and refresh answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenPair {
+    /// A short-lived JWT; send it as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Trades for a new pair at `/api/v1/auth/refresh`, once.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Always `Bearer`.
+    pub token_type: String,
+}
+
+/// A user, as the API shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct User {
+    /// The user's id.
+    pub id: Uuid,
+    /// Their email.
+    pub email: String,
+    /// The name shown to people.
+    pub display_name: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// One org the caller belongs to, with their role there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OrgMembership {
+    /// The org.
+    pub org: Org,
+    /// `owner`, `admin`, `operator` or `viewer`.
+    pub role: String,
+}
+
+/// `GET /api/v1/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Me {
+    /// The signed-in user.
+    pub user: User,
+    /// Their orgs.
+    pub memberships: Vec<OrgMembership>,
+}
+
+/// An organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Org {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// `POST /api/v1/orgs` and `PATCH /api/v1/orgs/{org}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgName {
+    /// 1-64 printable characters.
+    pub name: String,
+}
+
+/// A member of an org.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Member {
+    /// The user.
+    pub user: User,
+    /// Their role.
+    pub role: String,
+    /// RFC 3339.
+    pub joined_at: String,
+}
+
+/// `PATCH …/members/{user}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRole {
+    /// The new role.
+    pub role: String,
+}
+
+/// `POST …/invites`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvite {
+    /// Whom it is for.
+    pub email: String,
+    /// The role it grants.
+    pub role: String,
+}
+
+/// An invite (without its token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Invite {
+    /// Its id.
+    pub id: Uuid,
+    /// Whom it is for.
+    pub email: String,
+    /// The role it grants.
+    pub role: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// `open`, `accepted`, `revoked` or `expired`.
+    pub status: String,
+}
+
+/// A new invite with its token (shown once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InviteCreated {
+    /// The invite.
+    pub invite: Invite,
+    /// Give it to the invitee; it works once, until the invite expires.
+    pub token: String,
+}
+
+/// `POST /api/v1/invites/accept`: an existing user sends only the token (with their access
+/// token); a new user sends the token and their account details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvite {
+    /// The invite token.
+    pub token: String,
+    /// A new user's email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// A new user's password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A new user's display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// `POST …/api-keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    /// A name for people.
+    pub name: String,
+    /// Its role; at most the creator's.
+    pub role: String,
+    /// RFC 3339; never expires when absent.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// An API key (without its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ApiKey {
+    /// `gsm_<id>_`: the public start of the key.
+    pub prefix: String,
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its role.
+    pub role: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, about a minute precise.
+    pub last_used_at: Option<String>,
+    /// RFC 3339.
+    pub expires_at: Option<String>,
+    /// Whether it is revoked.
+    pub revoked: bool,
+}
+
+/// A new API key with the full key (shown once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ApiKeyCreated {
+    /// The key.
+    pub api_key: ApiKey,
+    /// `gsm_<id>_<secret>`; send it as `Authorization: Bearer …`.
+    pub key: String,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditEntry {
+    /// Its id (also the pagination cursor).
+    pub id: Uuid,
+    /// RFC 3339.
+    pub at: String,
+    /// Who: a user, an API key or an agent.
+    pub actor: Requester,
+    /// What, as a dotted name (`host.create`).
+    pub action: String,
+    /// The kind of target.
+    pub target_type: String,
+    /// The target's id.
+    pub target_id: String,
+    /// The client's address.
+    pub client_ip: Option<String>,
+    /// `success` or what refused it.
+    pub outcome: String,
+}

@@ -44,6 +44,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Announces jobs whose output or state changed, for live log followers.
     pub job_events: broadcast::Sender<JobId>,
+    /// Token key, password hasher, login rate limits.
+    pub auth: http::auth::AuthState,
 }
 
 /// The latest heartbeat of each host since this process started.
@@ -67,6 +69,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> anyhow::Result<Self> {
         let presence = PresenceTracker::new(settings.presence).context("presence settings")?;
         let (job_events, _) = broadcast::channel(4096);
+        let auth = http::auth::AuthState::new(&settings.auth)?;
         Ok(Self {
             inner: Arc::new(Shared {
                 store,
@@ -76,6 +79,7 @@ impl AppState {
                 heartbeats: Mutex::new(LatestHeartbeats::default()),
                 metrics: Metrics::new(),
                 job_events,
+                auth,
             }),
         })
     }

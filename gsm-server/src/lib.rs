@@ -13,6 +13,8 @@ pub mod gateway;
 pub mod http;
 pub mod init;
 pub mod metrics;
+pub mod passwords;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;

@@ -19,12 +19,14 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// Seconds for a `Retry-After` header (429).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An error with a status, a stable code and a message for people.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), source: None }
+        Self { status, code, message: message.into(), source: None, retry_after: None }
     }
 
     /// 400: the request is malformed.
@@ -48,6 +50,10 @@ impl ApiError {
             "org" => "org_not_found",
             "host" => "host_not_found",
             "job" => "job_not_found",
+            "user" => "user_not_found",
+            "member" => "member_not_found",
+            "invite" => "invite_not_found",
+            "api key" => "api_key_not_found",
             _ => "not_found",
         };
         Self::new(StatusCode::NOT_FOUND, code, format!("{what} not found"))
@@ -70,6 +76,7 @@ impl ApiError {
             code: "internal",
             message: "internal server error; the server log has the details".into(),
             source: Some(source.into()),
+            retry_after: None,
         }
     }
 
@@ -80,7 +87,20 @@ impl ApiError {
             code: "unavailable",
             message: "the server cannot reach its database; retry shortly".into(),
             source: Some(source.into()),
+            retry_after: None,
         }
+    }
+
+    /// 429: too many attempts; retry after `wait` (sent as `Retry-After`, whole seconds).
+    pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many attempts; retry in {secs} s"),
+        );
+        error.retry_after = Some(secs.max(1));
+        error
     }
 
     /// The HTTP status.
@@ -106,7 +126,11 @@ impl IntoResponse for ApiError {
         }
         let body =
             ErrorBody { error: ErrorDetail { code: self.code.into(), message: self.message } };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

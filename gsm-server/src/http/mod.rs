@@ -4,16 +4,23 @@
 //! authenticating the caller for that org ([`auth::authenticate`]), so a route cannot forget it.
 //! Bodies are validated before anything is stored; errors are [`ApiError`]s.
 
+mod api_keys;
+mod audit;
 pub mod auth;
 mod error;
 mod health;
 mod hosts;
+mod invites;
 mod jobs;
 mod logs;
+mod members;
+mod orgs;
+pub mod rate_limit;
+mod users;
 
 use axum::Router;
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use gsm_proto::agent::HostFacts;
 
 use crate::app::AppState;
@@ -40,7 +47,30 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/orgs/{org}/jobs/{job}/cancel", post(jobs::cancel))
         .route("/api/v1/orgs/{org}/jobs/{job}/logs", get(logs::page))
         .route("/api/v1/orgs/{org}/jobs/{job}/logs/follow", get(logs::follow))
+        .merge(access_routes())
         .fallback(not_found)
+}
+
+/// Users, orgs, members, invites, API keys and the audit log.
+fn access_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/login", post(users::login))
+        .route("/api/v1/auth/refresh", post(users::refresh))
+        .route("/api/v1/auth/logout", post(users::logout))
+        .route("/api/v1/me", get(users::me))
+        .route("/api/v1/orgs", get(orgs::list).post(orgs::create))
+        .route("/api/v1/orgs/{org}", get(orgs::get).patch(orgs::update).delete(orgs::delete))
+        .route("/api/v1/orgs/{org}/members", get(members::list))
+        .route(
+            "/api/v1/orgs/{org}/members/{user}",
+            patch(members::set_role).delete(members::remove),
+        )
+        .route("/api/v1/orgs/{org}/invites", get(invites::list).post(invites::create))
+        .route("/api/v1/orgs/{org}/invites/{invite}", delete(invites::revoke))
+        .route("/api/v1/invites/accept", post(invites::accept))
+        .route("/api/v1/orgs/{org}/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/api/v1/orgs/{org}/api-keys/{key}", delete(api_keys::revoke))
+        .route("/api/v1/orgs/{org}/audit", get(audit::list))
 }
 
 async fn not_found() -> ApiError {

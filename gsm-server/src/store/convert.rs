@@ -18,8 +18,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{
-    ApiKeyRecord, HostRecord, JobRecord, LogChunkRecord, Org, OrgId, SecretHash, StoreError,
-    StoreResult,
+    HostRecord, JobRecord, LogChunkRecord, Org, OrgId, SecretHash, StoreError, StoreResult,
 };
 
 /// The `hosts` columns a [`HostRow`] reads, as a literal for `concat!` (fits `SELECT` and
@@ -50,7 +49,7 @@ pub(super) const LOG_CHUNKS_PER_INSERT: usize = 256;
 
 /// An `orgs` row.
 #[derive(sqlx::FromRow)]
-pub(super) struct OrgRow {
+pub(crate) struct OrgRow {
     id: Uuid,
     name: String,
     created_at: i64,
@@ -59,30 +58,6 @@ pub(super) struct OrgRow {
 impl OrgRow {
     pub(super) fn into_record(self) -> StoreResult<Org> {
         Ok(Org { id: OrgId(self.id), name: self.name, created_at: timestamp(self.created_at)? })
-    }
-}
-
-/// An `api_keys` row.
-#[derive(sqlx::FromRow)]
-pub(super) struct ApiKeyRow {
-    key_id: String,
-    org: Uuid,
-    name: String,
-    role: String,
-    secret_hash: Vec<u8>,
-    revoked_at: Option<i64>,
-}
-
-impl ApiKeyRow {
-    pub(super) fn into_record(self) -> StoreResult<ApiKeyRecord> {
-        Ok(ApiKeyRecord {
-            key_id: self.key_id,
-            org: OrgId(self.org),
-            name: self.name,
-            role: self.role,
-            secret_hash: secret_hash(&self.secret_hash)?,
-            revoked_at: self.revoked_at.map(timestamp).transpose()?,
-        })
     }
 }
 
@@ -192,7 +167,7 @@ pub(super) fn millis(at: Timestamp) -> i64 {
 }
 
 /// A stored timestamp.
-fn timestamp(millis: i64) -> StoreResult<Timestamp> {
+pub(super) fn timestamp(millis: i64) -> StoreResult<Timestamp> {
     Timestamp::from_millisecond(millis).map_err(corrupt)
 }
 
@@ -212,7 +187,7 @@ pub(super) fn unsigned(value: i64) -> StoreResult<u64> {
     u64::try_from(value).map_err(corrupt)
 }
 
-fn secret_hash(bytes: &[u8]) -> StoreResult<SecretHash> {
+pub(super) fn secret_hash(bytes: &[u8]) -> StoreResult<SecretHash> {
     let bytes: [u8; 32] = bytes.try_into().map_err(corrupt)?;
     Ok(SecretHash(bytes))
 }
@@ -328,7 +303,7 @@ pub(super) fn migrate(error: sqlx::migrate::MigrateError) -> StoreError {
 
 /// A stored value this code cannot read: a broken invariant of the schema, reported as the
 /// database's failure rather than a panic.
-fn corrupt(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+pub(super) fn corrupt(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Other(Box::new(CorruptValue(Box::new(error))))
 }
 

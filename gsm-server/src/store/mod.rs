@@ -9,6 +9,7 @@
 //! Secrets (API keys, join tokens, host credentials) are stored only as SHA-256 hashes: they are
 //! 256-bit random values, so a fast hash is right and no per-request argon2 is needed.
 
+pub mod access;
 mod convert;
 mod postgres;
 mod sqlite;
@@ -87,8 +88,16 @@ pub struct ApiKeyRecord {
     pub role: String,
     /// SHA-256 of the secret part.
     pub secret_hash: SecretHash,
+    /// When it was created.
+    pub created_at: Timestamp,
     /// When it was revoked, if it was.
     pub revoked_at: Option<Timestamp>,
+    /// The user who made it (none for keys made by `gsm-server init` before any user existed).
+    pub created_by: Option<access::UserId>,
+    /// When it stops working, if it does.
+    pub expires_at: Option<Timestamp>,
+    /// When it was last used (updated at most about once a minute).
+    pub last_used_at: Option<Timestamp>,
 }
 
 /// A host to create.
@@ -261,7 +270,7 @@ pub struct LogChunkRecord {
 
 /// The server's persistent state. Implementations: [`SqliteStore`], [`PostgresStore`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: access::AccessStore + Send + Sync + 'static {
     /// Checks the database answers (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
 
@@ -271,7 +280,7 @@ pub trait Store: Send + Sync + 'static {
     async fn get_org(&self, id: OrgId) -> StoreResult<Org>;
 
     /// Stores a new API key.
-    async fn create_api_key(&self, key: &ApiKeyRecord, now: Timestamp) -> StoreResult<()>;
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
     /// Finds an API key by its public id (any org: the key names its org).
     async fn find_api_key(&self, key_id: &str) -> StoreResult<Option<ApiKeyRecord>>;
 

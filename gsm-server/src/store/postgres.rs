@@ -28,15 +28,17 @@ use sqlx::{Connection, Executor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::convert::{
-    self, ApiKeyRow, HOST_DELETED, HostRow, JobRow, LOG_CHUNKS_PER_INSERT, LogRow, OrgRow, db,
-    db_conflict, host_columns, illegal_transition, is_foreign_key_violation, is_unique_violation,
-    job_columns, millis, parse_state, records, signed, signed_opt, stale_state, stream_name,
-    unsigned, violated_constraint,
+    self, HOST_DELETED, HostRow, JobRow, LOG_CHUNKS_PER_INSERT, LogRow, OrgRow, db, db_conflict,
+    host_columns, illegal_transition, is_foreign_key_violation, is_unique_violation, job_columns,
+    millis, parse_state, records, signed, signed_opt, stale_state, stream_name, unsigned,
+    violated_constraint,
 };
 use super::{
     ApiKeyRecord, Created, HostRecord, JobFilter, JobRecord, JobTransition, LogChunkRecord,
     NewHost, NewJob, NewLogChunk, Org, OrgId, SecretHash, Store, StoreError, StoreResult,
 };
+
+use super::access::{API_KEY_COLUMNS, ApiKeyRow, access_store};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -79,6 +81,11 @@ impl PostgresStore {
             .await
             .map_err(db("database"))?;
         Self::migrated(pool).await
+    }
+
+    /// Starts a write transaction.
+    async fn write(&self) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(db("database"))
     }
 
     async fn migrated(pool: PgPool) -> StoreResult<Self> {
@@ -272,35 +279,17 @@ impl Store for PostgresStore {
         row.into_record()
     }
 
-    async fn create_api_key(&self, key: &ApiKeyRecord, now: Timestamp) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO api_keys (key_id, org, name, role, secret_hash, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&key.key_id)
-        .bind(key.org.0)
-        .bind(&key.name)
-        .bind(&key.role)
-        .bind(key.secret_hash.0.as_slice())
-        .bind(millis(now))
-        .bind(key.revoked_at.map(millis))
-        .execute(&self.pool)
-        .await
-        .map_err(|error| {
-            if is_foreign_key_violation(&error) {
-                StoreError::NotFound { what: "org" }
-            } else {
-                db_conflict("api key", format!("API key {} already exists", key.key_id))(error)
-            }
-        })?;
-        Ok(())
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        Self::insert_api_key(&mut tx, key).await?;
+        tx.commit().await.map_err(db("api key"))
     }
 
     async fn find_api_key(&self, key_id: &str) -> StoreResult<Option<ApiKeyRecord>> {
-        let row: Option<ApiKeyRow> = sqlx::query_as(
-            "SELECT key_id, org, name, role, secret_hash, revoked_at FROM api_keys \
-             WHERE key_id = $1",
-        )
+        let row: Option<ApiKeyRow> = sqlx::query_as(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_id = $1 \
+             AND org IN (SELECT id FROM orgs WHERE deleted_at IS NULL)"
+        ))
         .bind(key_id)
         .fetch_optional(&self.pool)
         .await
@@ -814,3 +803,5 @@ impl Store for PostgresStore {
         convert::counts_by_state(rows)
     }
 }
+
+access_store!(PostgresStore, Postgres, reader = pool, writer = pool);

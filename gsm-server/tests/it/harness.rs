@@ -74,7 +74,8 @@ impl TestServer {
         let mut tasks = gsm_server::background::spawn(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = app::router(state.clone());
+        let router = app::router(state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         tasks.spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });

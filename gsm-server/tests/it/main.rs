@@ -1,6 +1,7 @@
 //! gsm-server's integration tests: one binary, a module per concern.
 
 mod api;
+mod auth;
 mod e2e;
 mod gateway;
 mod harness;

@@ -382,19 +382,23 @@ async fn api_key_is_found_by_its_key_id_in_any_org(store: Arc<dyn Store>) {
         name: "ci".to_owned(),
         role: "operator".to_owned(),
         secret_hash: secret(),
+        created_at: at(0),
         revoked_at: None,
+        created_by: None,
+        expires_at: None,
+        last_used_at: None,
     };
-    store.create_api_key(&key, at(0)).await.unwrap();
+    store.create_api_key(&key).await.unwrap();
     assert_eq!(store.find_api_key("k7Qx2").await.unwrap(), Some(key.clone()));
     assert_eq!(store.find_api_key("k7Qx3").await.unwrap(), None);
 
     let revoked = ApiKeyRecord { key_id: "old".to_owned(), revoked_at: Some(at(9)), ..key.clone() };
-    store.create_api_key(&revoked, at(0)).await.unwrap();
+    store.create_api_key(&revoked).await.unwrap();
     assert_eq!(store.find_api_key("old").await.unwrap(), Some(revoked));
 
     let other_org = new_org(store.as_ref()).await;
     let same_id = ApiKeyRecord { org: other_org, ..key };
-    assert_conflict(store.create_api_key(&same_id, at(0)).await);
+    assert_conflict(store.create_api_key(&same_id).await);
 }
 
 async fn api_key_of_an_unknown_org_is_refused(store: Arc<dyn Store>) {
@@ -404,9 +408,13 @@ async fn api_key_of_an_unknown_org_is_refused(store: Arc<dyn Store>) {
         name: "ci".to_owned(),
         role: "viewer".to_owned(),
         secret_hash: secret(),
+        created_at: at(0),
         revoked_at: None,
+        created_by: None,
+        expires_at: None,
+        last_used_at: None,
     };
-    assert_not_found(store.create_api_key(&key, at(0)).await, "org");
+    assert_not_found(store.create_api_key(&key).await, "org");
     assert_eq!(store.find_api_key("orphan").await.unwrap(), None);
 }
 

@@ -1,0 +1,109 @@
+//! `…/api-keys`: create (the full key is shown once), list (by prefix, with last use), revoke.
+//! A key's role is at most its creator's.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use gsm_proto::rest::{ApiKey, ApiKeyCreated, CreateApiKey, Page};
+use jiff::Timestamp;
+
+use crate::app::AppState;
+use crate::http::auth::{Action, ClientIp, authenticate};
+use crate::http::members::parse_role;
+use crate::http::users::body;
+use crate::http::{ApiError, time};
+use crate::secrets;
+use crate::store::ApiKeyRecord;
+
+fn view(key: ApiKeyRecord) -> ApiKey {
+    ApiKey {
+        prefix: format!("{}{}_", secrets::API_KEY_PREFIX, key.key_id),
+        id: key.key_id,
+        name: key.name,
+        role: key.role,
+        created_at: time(key.created_at),
+        last_used_at: key.last_used_at.map(time),
+        expires_at: key.expires_at.map(time),
+        revoked: key.revoked_at.is_some(),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/orgs/{org}/api-keys"))]
+pub(super) async fn create(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    client: ClientIp,
+    headers: HeaderMap,
+    request: Result<Json<CreateApiKey>, JsonRejection>,
+) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    access.require(Action::ManageApiKeys)?;
+    let request = body(request)?;
+    if request.name.trim().is_empty()
+        || request.name.len() > 64
+        || request.name.chars().any(char::is_control)
+    {
+        return Err(ApiError::unprocessable("invalid_name", "a key name is 1-64 characters"));
+    }
+    let role = parse_role(&request.role)?;
+    access.require_grant(role)?;
+    let now = Timestamp::now();
+    let expires_at = match &request.expires_at {
+        None => None,
+        Some(text) => {
+            let at: Timestamp = text.parse().map_err(|_| {
+                ApiError::unprocessable("invalid_expiry", "expires_at must be an RFC 3339 time")
+            })?;
+            if at <= now {
+                return Err(ApiError::unprocessable(
+                    "invalid_expiry",
+                    "expires_at must be in the future",
+                ));
+            }
+            Some(at)
+        }
+    };
+    let key = secrets::new_api_key();
+    let record = ApiKeyRecord {
+        key_id: key.key_id,
+        org: access.org,
+        name: request.name.trim().to_owned(),
+        role: role.as_str().to_owned(),
+        secret_hash: key.secret_hash,
+        created_at: now,
+        revoked_at: None,
+        created_by: access.user(),
+        expires_at,
+        last_used_at: None,
+    };
+    let audit = access.audit(&client, "api_key.create", "api_key", &record.key_id);
+    state.store.create_api_key_audited(&record, &audit).await?;
+    Ok((StatusCode::CREATED, Json(ApiKeyCreated { api_key: view(record), key: key.full })))
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/api-keys"))]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Page<ApiKey>>, ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    access.require(Action::ManageApiKeys)?;
+    let keys = state.store.list_api_keys(access.org).await?;
+    Ok(Json(Page { items: keys.into_iter().map(view).collect(), next_cursor: None }))
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "DELETE /api/v1/orgs/{org}/api-keys/{key}"))]
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    Path((org, key)): Path<(String, String)>,
+    client: ClientIp,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    access.require(Action::ManageApiKeys)?;
+    let audit = access.audit(&client, "api_key.revoke", "api_key", &key);
+    state.store.revoke_api_key(access.org, &key, &audit).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,203 @@
+//! `…/invites`: create (a single-use token, shown once, that expires), list, revoke; and
+//! `POST /api/v1/invites/accept`, by a signed-in user (their access token) or by a new user
+//! (who sends an email, a password and a display name with the token).
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use gsm_proto::rest::{AcceptInvite, CreateInvite, Invite, InviteCreated, Me, Page, TokenPair};
+use jiff::Timestamp;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::http::auth::{Action, ClientIp, authenticate, authenticate_user};
+use crate::http::members::parse_role;
+use crate::http::users::{body, open_session};
+use crate::http::{ApiError, bearer_token, time};
+use crate::init::validate_email;
+use crate::passwords;
+use crate::secrets;
+use crate::store::access::{InviteRecord, NewInvite, NewUser, UserId};
+
+/// The prefix of invite tokens (for secret scanners).
+pub const INVITE_PREFIX: &str = "gsmi_";
+
+fn view(invite: InviteRecord, now: Timestamp) -> Invite {
+    let status = if invite.accepted_at.is_some() {
+        "accepted"
+    } else if invite.revoked_at.is_some() {
+        "revoked"
+    } else if invite.expires_at <= now {
+        "expired"
+    } else {
+        "open"
+    };
+    Invite {
+        id: invite.id,
+        email: invite.email,
+        role: invite.role,
+        created_at: time(invite.created_at),
+        expires_at: time(invite.expires_at),
+        status: status.to_owned(),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/orgs/{org}/invites"))]
+pub(super) async fn create(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    client: ClientIp,
+    headers: HeaderMap,
+    request: Result<Json<CreateInvite>, JsonRejection>,
+) -> Result<(StatusCode, Json<InviteCreated>), ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    access.require(Action::ManageMembers)?;
+    let request = body(request)?;
+    validate_email(&request.email)
+        .map_err(|message| ApiError::unprocessable("invalid_email", message))?;
+    let role = parse_role(&request.role)?;
+    access.require_grant(role)?;
+    let token = format!("{INVITE_PREFIX}{}", secrets::random_token());
+    let now = Timestamp::now();
+    let ttl = jiff::SignedDuration::try_from(state.settings.auth.invite_ttl)
+        .map_err(ApiError::internal)?;
+    let invite = NewInvite {
+        id: Uuid::now_v7(),
+        org: access.org,
+        email: request.email.trim().to_owned(),
+        role: role.as_str().to_owned(),
+        token_hash: secrets::hash(&token),
+        created_by: access.user(),
+        expires_at: now.checked_add(ttl).map_err(ApiError::internal)?,
+        now,
+    };
+    let audit = access.audit(&client, "invite.create", "invite", invite.id);
+    state.store.create_invite(&invite, &audit).await?;
+    let record = InviteRecord {
+        id: invite.id,
+        org: invite.org,
+        email: invite.email,
+        role: invite.role,
+        created_at: now,
+        expires_at: invite.expires_at,
+        accepted_at: None,
+        revoked_at: None,
+    };
+    Ok((StatusCode::CREATED, Json(InviteCreated { invite: view(record, now), token })))
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/invites"))]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Page<Invite>>, ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    access.require(Action::ManageMembers)?;
+    let now = Timestamp::now();
+    let invites = state.store.list_invites(access.org).await?;
+    Ok(Json(Page {
+        items: invites.into_iter().map(|invite| view(invite, now)).collect(),
+        next_cursor: None,
+    }))
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "DELETE /api/v1/orgs/{org}/invites/{invite}"))]
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    Path((org, invite)): Path<(String, String)>,
+    client: ClientIp,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    access.require(Action::ManageMembers)?;
+    let id = Uuid::parse_str(&invite).map_err(|_| ApiError::not_found("invite"))?;
+    let audit = access.audit(&client, "invite.revoke", "invite", id);
+    state.store.revoke_invite(access.org, id, &audit).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What accepting answers: the user's memberships, and a first token pair for a new user.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct Accepted {
+    me: Me,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens: Option<TokenPair>,
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/invites/accept"))]
+pub(super) async fn accept(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Result<Json<AcceptInvite>, JsonRejection>,
+) -> Result<Json<Accepted>, ApiError> {
+    let request = body(request)?;
+    let token_hash = secrets::hash(&request.token);
+    let now = Timestamp::now();
+    let (user, new_user) = if bearer_token(&headers).is_some() {
+        (authenticate_user(&state, &headers).await?.user, false)
+    } else {
+        let (Some(email), Some(password), Some(display_name)) =
+            (&request.email, &request.password, &request.display_name)
+        else {
+            return Err(ApiError::unprocessable(
+                "invalid_request",
+                "send your access token, or an email, a password and a display name",
+            ));
+        };
+        validate_email(email)
+            .map_err(|message| ApiError::unprocessable("invalid_email", message))?;
+        passwords::validate(password)
+            .map_err(|message| ApiError::unprocessable("invalid_password", message))?;
+        if display_name.trim().is_empty() || display_name.len() > 128 {
+            return Err(ApiError::unprocessable(
+                "invalid_display_name",
+                "a display name is 1-128 characters",
+            ));
+        }
+        let hasher = state.clone();
+        let password = password.clone();
+        let hash = tokio::task::spawn_blocking(move || hasher.auth.passwords.hash(&password))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        let new = NewUser {
+            id: UserId(Uuid::now_v7()),
+            email: email.trim().to_owned(),
+            display_name: display_name.trim().to_owned(),
+            password_hash: hash,
+            now,
+        };
+        let user = state.store.create_user(&new).await.map_err(|err| match err {
+            crate::store::StoreError::Conflict { .. } => ApiError::conflict(
+                "email_taken",
+                "an account with this email exists; log in and accept with your access token",
+            ),
+            other => other.into(),
+        })?;
+        (user, true)
+    };
+    if let Err(err) = state.store.accept_invite(token_hash, user.id, now).await {
+        if new_user {
+            // The account was made only to accept this invite; do not leave it behind.
+            let _ = state.store.delete_user(user.id, now).await;
+        }
+        return Err(err.into());
+    }
+    let memberships = state.store.memberships(user.id).await?;
+    let tokens = if new_user { Some(open_session(&state, user.id).await?) } else { None };
+    Ok(Json(Accepted {
+        me: Me {
+            user: super::users::user_view(&user),
+            memberships: memberships
+                .into_iter()
+                .map(|m| gsm_proto::rest::OrgMembership {
+                    org: super::orgs::org_view(m.org),
+                    role: m.role,
+                })
+                .collect(),
+        },
+        tokens,
+    }))
+}

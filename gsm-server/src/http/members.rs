@@ -1,0 +1,119 @@
+//! `…/members`: list, change a member's role, remove a member (or leave). An org always keeps at
+//! least one owner (the store refuses the change that would leave none: 409), and nobody acts on
+//! or grants a role above their own.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use gsm_proto::rest::{Member, Page, SetRole, User};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::http::auth::{Action, ClientIp, OrgAccess, Role, authenticate};
+use crate::http::users::body;
+use crate::http::{ApiError, time};
+use crate::store::StoreError;
+use crate::store::access::{MemberRecord, UserId};
+
+fn view(member: MemberRecord) -> Member {
+    Member {
+        user: User {
+            id: member.user.0,
+            email: member.email,
+            display_name: member.display_name,
+            created_at: time(member.joined_at),
+        },
+        role: member.role,
+        joined_at: time(member.joined_at),
+    }
+}
+
+/// Parses a role from a request, or 422.
+pub(crate) fn parse_role(name: &str) -> Result<Role, ApiError> {
+    Role::parse(name).ok_or_else(|| {
+        ApiError::unprocessable(
+            "invalid_role",
+            format!("role {name:?} is not known; use owner, admin, operator or viewer"),
+        )
+    })
+}
+
+fn last_owner(err: StoreError) -> ApiError {
+    match err {
+        StoreError::Conflict { detail } => ApiError::conflict("last_owner", detail),
+        other => other.into(),
+    }
+}
+
+/// The member's current role, or 404.
+async fn current_role(
+    state: &AppState,
+    access: &OrgAccess,
+    user: UserId,
+) -> Result<Role, ApiError> {
+    let members = state.store.list_members(access.org).await?;
+    let member = members
+        .into_iter()
+        .find(|m| m.user == user)
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    parse_role(&member.role)
+}
+
+fn parse_user(id: &str) -> Result<UserId, ApiError> {
+    Uuid::parse_str(id).map(UserId).map_err(|_| ApiError::not_found("member"))
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/members"))]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Page<Member>>, ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    access.require(Action::Read)?;
+    let members = state.store.list_members(access.org).await?;
+    Ok(Json(Page { items: members.into_iter().map(view).collect(), next_cursor: None }))
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "PATCH /api/v1/orgs/{org}/members/{user}"))]
+pub(super) async fn set_role(
+    State(state): State<AppState>,
+    Path((org, user)): Path<(String, String)>,
+    client: ClientIp,
+    headers: HeaderMap,
+    request: Result<Json<SetRole>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    access.require(Action::ManageMembers)?;
+    let user = parse_user(&user)?;
+    let role = parse_role(&body(request)?.role)?;
+    access.require_grant(role)?;
+    access.require_grant(current_role(&state, &access, user).await?)?;
+    let audit = access.audit(&client, "member.set_role", "member", user);
+    state
+        .store
+        .set_member_role(access.org, user, role.as_str(), &audit)
+        .await
+        .map_err(last_owner)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "DELETE /api/v1/orgs/{org}/members/{user}"))]
+pub(super) async fn remove(
+    State(state): State<AppState>,
+    Path((org, user)): Path<(String, String)>,
+    client: ClientIp,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    let user = parse_user(&user)?;
+    // Anyone may leave; removing someone else takes ManageMembers and a role at least theirs.
+    if access.user() != Some(user) {
+        access.require(Action::ManageMembers)?;
+        access.require_grant(current_role(&state, &access, user).await?)?;
+    }
+    let audit = access.audit(&client, "member.remove", "member", user);
+    state.store.remove_member(access.org, user, &audit).await.map_err(last_owner)?;
+    Ok(StatusCode::NO_CONTENT)
+}

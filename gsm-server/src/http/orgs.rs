@@ -1,0 +1,113 @@
+//! `/api/v1/orgs`: a signed-in user lists their orgs and creates one (becoming its owner);
+//! `/api/v1/orgs/{org}`: read, rename, delete.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use gsm_core::job::{Requester, RequesterKind};
+use gsm_proto::rest::{Org, OrgMembership, OrgName, Page};
+use jiff::Timestamp;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::http::auth::{Action, ClientIp, authenticate, authenticate_user};
+use crate::http::users::body;
+use crate::http::{ApiError, time};
+use crate::init::validate_org_name;
+use crate::store::OrgId;
+use crate::store::access::AuditEntry;
+
+/// The API view of an org.
+pub(crate) fn org_view(org: crate::store::Org) -> Org {
+    Org { id: org.id.0, name: org.name, created_at: time(org.created_at) }
+}
+
+fn name(request: &OrgName) -> Result<String, ApiError> {
+    validate_org_name(&request.name)
+        .map_err(|message| ApiError::unprocessable("invalid_org_name", message))?;
+    Ok(request.name.trim().to_owned())
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs"))]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Page<OrgMembership>>, ApiError> {
+    let access = authenticate_user(&state, &headers).await?;
+    let items = state
+        .store
+        .memberships(access.user.id)
+        .await?
+        .into_iter()
+        .map(|m| OrgMembership { org: org_view(m.org), role: m.role })
+        .collect();
+    Ok(Json(Page { items, next_cursor: None }))
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/orgs"))]
+pub(super) async fn create(
+    State(state): State<AppState>,
+    client: ClientIp,
+    headers: HeaderMap,
+    request: Result<Json<OrgName>, JsonRejection>,
+) -> Result<(StatusCode, Json<Org>), ApiError> {
+    let access = authenticate_user(&state, &headers).await?;
+    let name = name(&body(request)?)?;
+    let id = OrgId(Uuid::now_v7());
+    let audit = AuditEntry {
+        id: Uuid::now_v7(),
+        org: id,
+        at: Timestamp::now(),
+        actor: Requester { kind: RequesterKind::User, id: access.user.id.to_string() },
+        action: "org.create".to_owned(),
+        target_kind: "org".to_owned(),
+        target_id: id.to_string(),
+        client_ip: client.0.map(|ip| ip.to_string()),
+        outcome: "success".to_owned(),
+    };
+    let org = state.store.create_org_with_owner(id, &name, access.user.id, &audit).await?;
+    tracing::info!(org.id = %org.id, user.id = %access.user.id, "org created");
+    Ok((StatusCode::CREATED, Json(org_view(org))))
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}"))]
+pub(super) async fn get(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Org>, ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    access.require(Action::Read)?;
+    Ok(Json(org_view(state.store.get_org(access.org).await?)))
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "PATCH /api/v1/orgs/{org}"))]
+pub(super) async fn update(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    client: ClientIp,
+    headers: HeaderMap,
+    request: Result<Json<OrgName>, JsonRejection>,
+) -> Result<Json<Org>, ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    access.require(Action::UpdateOrg)?;
+    let name = name(&body(request)?)?;
+    let audit = access.audit(&client, "org.update", "org", access.org);
+    Ok(Json(org_view(state.store.rename_org(access.org, &name, &audit).await?)))
+}
+
+#[tracing::instrument(skip_all, fields(http.route = "DELETE /api/v1/orgs/{org}"))]
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    client: ClientIp,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    access.require(Action::DeleteOrg)?;
+    let audit = access.audit(&client, "org.delete", "org", access.org);
+    state.store.delete_org(access.org, &audit).await?;
+    tracing::info!(org.id = %access.org, "org deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
