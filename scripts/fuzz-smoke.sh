@@ -17,7 +17,7 @@ export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-/var/tmp/gsm-fuzz-target}"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-for target in agent_frame server_frame sdtd_framer sdtd_log_parser; do
+for target in agent_frame server_frame rcon_decoder sdtd_framer sdtd_log_parser; do
     # Run on a copy: new inputs the fuzzer finds must not dirty the checked-in seed corpus.
     cp -r "corpus/$target" "$work/$target"
     cargo +nightly fuzz run "$target" "$work/$target" -- \

@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout)]
 
 mod presence;
+mod rcon;
 mod runner;
 mod spine;
 
@@ -26,6 +27,8 @@ enum Which {
     Presence,
     /// The control plane against the real gsm-server: dispatch, throughput, scale, logs, agent.
     Spine(spine::Args),
+    /// A console command through the Source RCON adapter against the raw socket round trip.
+    Rcon,
     /// Every benchmark above, in order.
     All,
 }
@@ -35,10 +38,12 @@ fn main() -> anyhow::Result<()> {
     match cli.which {
         Which::Runner => runner::run(),
         Which::Presence => presence::run(),
+        Which::Rcon => rcon::run(),
         Which::Spine(args) => spine::run(&args),
         Which::All => {
             runner::run()?;
             presence::run()?;
+            rcon::run()?;
             spine::run(&spine::Args::default())
         }
     }
