@@ -8,6 +8,7 @@
 mod presence;
 mod rcon;
 mod runner;
+mod sdtd;
 mod spine;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,9 @@ enum Which {
     Spine(spine::Args),
     /// A console command through the Source RCON adapter against the raw socket round trip.
     Rcon,
+    /// 7 Days to Die: log parsing on one core, and a console command through the adapter
+    /// against the raw socket round trip.
+    Sdtd,
     /// Every benchmark above, in order.
     All,
 }
@@ -38,11 +42,13 @@ fn main() -> anyhow::Result<()> {
     match cli.which {
         Which::Runner => runner::run(),
         Which::Presence => presence::run(),
+        Which::Sdtd => sdtd::run(),
         Which::Rcon => rcon::run(),
         Which::Spine(args) => spine::run(&args),
         Which::All => {
             runner::run()?;
             presence::run()?;
+            sdtd::run()?;
             rcon::run()?;
             spine::run(&spine::Args::default())
         }
