@@ -407,7 +407,10 @@ async fn handshake(
     logs: &LogSink,
     nonces: &mut Nonces,
 ) -> Result<Banner, AdapterError> {
-    let mut login = Login::new(config.password.is_some());
+    let mut login = match &config.password {
+        Some(_) => Login::with_password(),
+        None => Login::without_password(),
+    };
     let mut banner_start = None;
     while banner_start.is_none() {
         let line = match session.next().await? {

@@ -70,9 +70,14 @@ pub struct Login {
 }
 
 impl Login {
-    /// A login that can answer the prompt when `has_password`.
-    pub fn new(has_password: bool) -> Self {
-        Login { has_password, password_sent: false, lines_seen: 0, bytes_seen: false }
+    /// A login that answers the prompt with a password.
+    pub fn with_password() -> Self {
+        Login { has_password: true, password_sent: false, lines_seen: 0, bytes_seen: false }
+    }
+
+    /// A login with no password to give: only a console without one lets it in.
+    pub fn without_password() -> Self {
+        Login { has_password: false, ..Login::with_password() }
     }
 
     /// The next step after one line from the server.
@@ -119,8 +124,7 @@ impl Login {
 mod tests {
     use super::*;
 
-    fn check(has_password: bool, lines: &[&str], expected: &[Step]) {
-        let mut login = Login::new(has_password);
+    fn check(mut login: Login, lines: &[&str], expected: &[Step]) {
         let steps: Vec<Step> = lines.iter().map(|line| login.on_line(line)).collect();
         assert_eq!(steps, expected, "lines {lines:?}");
     }
@@ -128,7 +132,7 @@ mod tests {
     #[test]
     fn the_prompt_gets_the_password_once_and_success_logs_in() {
         check(
-            true,
+            Login::with_password(),
             &["Please enter password:", "", "Logon successful."],
             &[Step::SendPassword, Step::Wait, Step::LoggedIn],
         );
@@ -137,12 +141,12 @@ mod tests {
     #[test]
     fn a_wrong_password_or_the_lockout_text_fails_without_a_retry() {
         check(
-            true,
+            Login::with_password(),
             &["Please enter password:", "Password incorrect, please enter password:"],
             &[Step::SendPassword, Step::Failed(Failure::WrongPassword)],
         );
         check(
-            true,
+            Login::with_password(),
             &["Please enter password:", "Too many failed login attempts!"],
             &[Step::SendPassword, Step::Failed(Failure::TooManyAttempts)],
         );
@@ -150,15 +154,23 @@ mod tests {
 
     #[test]
     fn a_console_without_password_starts_at_the_banner() {
-        check(false, &["*** Connected with 7DTD server."], &[Step::LoggedIn]);
-        check(true, &["", "*** Connected with 7DTD server."], &[Step::Wait, Step::LoggedIn]);
-        check(false, &["Please enter password:"], &[Step::Failed(Failure::PasswordRequired)]);
+        check(Login::without_password(), &["*** Connected with 7DTD server."], &[Step::LoggedIn]);
+        check(
+            Login::with_password(),
+            &["", "*** Connected with 7DTD server."],
+            &[Step::Wait, Step::LoggedIn],
+        );
+        check(
+            Login::without_password(),
+            &["Please enter password:"],
+            &[Step::Failed(Failure::PasswordRequired)],
+        );
     }
 
     #[test]
     fn a_banner_line_after_the_password_does_not_count_as_success() {
         check(
-            true,
+            Login::with_password(),
             &["Please enter password:", "*** Connected with 7DTD server."],
             &[Step::SendPassword, Step::Wait],
         );
@@ -166,15 +178,15 @@ mod tests {
 
     #[test]
     fn a_silent_close_is_told_apart_from_a_close_after_talking() {
-        assert_eq!(Login::new(true).on_closed(), Failure::ClosedSilently);
-        let mut login = Login::new(true);
+        assert_eq!(Login::with_password().on_closed(), Failure::ClosedSilently);
+        let mut login = Login::with_password();
         login.on_bytes();
         assert_eq!(login.on_closed(), Failure::Closed);
     }
 
     #[test]
     fn a_chatty_peer_without_prompt_is_not_a_console() {
-        let mut login = Login::new(true);
+        let mut login = Login::with_password();
         let steps: Vec<Step> =
             (0..=MAX_LINES_BEFORE_PROMPT).map(|_| login.on_line("HTTP/1.1")).collect();
         assert_eq!(steps.last(), Some(&Step::Failed(Failure::NotAConsole)));
