@@ -16,6 +16,8 @@ pub mod agent;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod codec;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod rest;
 pub mod schema;
 mod wire_bytes;

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use gsm_proto::agent::{EnrollRequest, EnrollResponse};
+use gsm_proto::rest::ErrorBody;
 use jiff::Timestamp;
 
 use crate::app::AppState;
@@ -14,6 +15,18 @@ use crate::store::StoreError;
 /// Longest accepted join token; real ones are 48 characters.
 const MAX_TOKEN_LEN: usize = 256;
 
+#[utoipa::path(
+    post,
+    path = "/agent/v1/enroll",
+    tag = "agent",
+    request_body = EnrollRequest,
+    responses(
+        (status = 200, description = "The host credential, shown only here, once.", body = EnrollResponse),
+        (status = 400, description = "The body is not an `EnrollRequest`, or the facts are invalid.", body = ErrorBody),
+        (status = 401, description = "The join token is unknown, already used or expired.", body = ErrorBody),
+        (status = 503, description = "The server cannot reach its database; retry shortly.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(super) async fn enroll(
     State(state): State<AppState>,

@@ -24,6 +24,11 @@ use crate::app::AppState;
 /// rather than let server memory grow.
 pub const OUTBOX_CAPACITY: usize = 1024;
 
+/// The gateway's part of the OpenAPI document (`http::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(enroll::enroll, session::connect))]
+pub(crate) struct GatewayApi;
+
 /// The gateway's routes.
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -20,6 +21,7 @@ use gsm_proto::agent::{
     Welcome,
 };
 use gsm_proto::codec::{self, MAX_FRAME_BYTES, ProtocolError};
+use gsm_proto::rest::ErrorBody;
 use tokio::sync::{mpsc, watch};
 
 use crate::app::AppState;
@@ -33,10 +35,26 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a live session re-checks that its credential still works (revocation, deletion).
 const RECHECK_EVERY: Duration = Duration::from_secs(30);
 
+/// The agent WebSocket: after the upgrade the agent sends `hello` and the server answers
+/// `welcome`; then heartbeats, job assignments, output and results flow as JSON text messages
+/// (`gsm-proto/schemas/agent-message.json`, `server-message.json`).
+#[utoipa::path(
+    get,
+    path = "/agent/v1/connect",
+    tag = "agent",
+    security(("host_credential" = [])),
+    responses(
+        (status = 101, description = "WebSocket upgrade; the agent protocol follows."),
+        (status = 400, description = "Not a WebSocket upgrade request.", body = ErrorBody),
+        (status = 401, description = "No host credential, or one that is unknown or revoked.", body = ErrorBody),
+        (status = 426, description = "The connection cannot be upgraded to a WebSocket.", body = ErrorBody),
+        (status = 503, description = "The server cannot reach its database; retry shortly.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn connect(
     State(state): State<AppState>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let credential = crate::http::bearer_token(&headers).ok_or_else(|| {
         ApiError::unauthorized("send the host credential as `Authorization: Bearer …`")
@@ -47,6 +65,8 @@ pub(super) async fn connect(
             "the host credential is unknown or revoked (was the host deleted?); enroll the agent again",
         )
     })?;
+    let upgrade = upgrade
+        .map_err(|err| ApiError::new(err.status(), "websocket_required", err.body_text()))?;
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)

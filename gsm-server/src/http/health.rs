@@ -5,15 +5,31 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use gsm_proto::rest::ErrorBody;
 
 use crate::app::AppState;
 use crate::http::ApiError;
 use crate::metrics::StateLabel;
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    responses((status = 200, description = "The process answers.", body = String, content_type = "text/plain")),
+)]
 pub(super) async fn healthz() -> &'static str {
     "ok"
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "meta",
+    responses(
+        (status = 200, description = "The database answers.", body = String, content_type = "text/plain"),
+        (status = 503, description = "The database did not answer within 2 s.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => Ok("ready"),
@@ -22,6 +38,16 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Result<&'static str
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    responses(
+        (status = 200, description = "Prometheus metrics.", body = String,
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 503, description = "The job counts could not be read within 2 s.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let counts = tokio::time::timeout(Duration::from_secs(2), state.store.count_jobs_by_state())
         .await

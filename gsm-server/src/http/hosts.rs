@@ -7,22 +7,28 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use gsm_core::job::HostId;
-use gsm_proto::rest::{CreateHost, Host, HostCreated, Page};
+use gsm_proto::openapi::HostPage;
+use gsm_proto::rest::{CreateHost, ErrorBody, Host, HostCreated, Page};
 use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::http::auth::{Action, authenticate};
+use crate::http::openapi::{HostPath, IdempotencyKey, OrgPath};
 use crate::http::{ApiError, idempotency_key, page_limit, time};
 use crate::secrets;
 use crate::store::{Created, HostRecord, NewHost};
 
 const MAX_LABELS: usize = 32;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Hosts per page.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -69,6 +75,22 @@ fn validate(request: &CreateHost) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{org}/hosts",
+    tag = "hosts",
+    params(OrgPath, IdempotencyKey),
+    request_body = CreateHost,
+    responses(
+        (status = 201, description = "The host, with its one-time join token.", body = HostCreated),
+        (status = 200, description = "A repeat (same `Idempotency-Key`): the same host with a fresh join token; the earlier token stops working.", body = HostCreated),
+        (status = 400, description = "The body is not a `CreateHost`, or the `Idempotency-Key` is invalid.", body = ErrorBody),
+        (status = 403, description = "The role may not manage hosts.", body = ErrorBody),
+        (status = 404, description = "No such org for this credential.", body = ErrorBody),
+        (status = 409, description = "A host with this name exists in the org.", body = ErrorBody),
+        (status = 422, description = "Invalid name or labels.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/orgs/{org}/hosts"))]
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -127,6 +149,17 @@ pub(super) async fn create(
     Ok((status, Json(created)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{org}/hosts/{host}/join-tokens",
+    tag = "hosts",
+    params(HostPath),
+    responses(
+        (status = 201, description = "A fresh join token to re-enroll the host; its credential is replaced on enrollment.", body = HostCreated),
+        (status = 403, description = "The role may not manage hosts.", body = ErrorBody),
+        (status = 404, description = "No such org or host for this credential.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/orgs/{org}/hosts/{host}/join-tokens"))]
 pub(super) async fn new_join_token(
     State(state): State<AppState>,
@@ -156,6 +189,17 @@ fn expiry(state: &AppState, now: Timestamp) -> Result<Timestamp, ApiError> {
     now.checked_add(ttl).map_err(ApiError::internal)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/hosts",
+    tag = "hosts",
+    params(OrgPath, ListQuery),
+    responses(
+        (status = 200, description = "One page of hosts, by name.", body = HostPage),
+        (status = 400, description = "Invalid query parameters.", body = ErrorBody),
+        (status = 404, description = "No such org for this credential.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/hosts"))]
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -178,6 +222,16 @@ fn parse_host(id: &str) -> Result<HostId, ApiError> {
     id.parse().map_err(|_| ApiError::not_found("host"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/hosts/{host}",
+    tag = "hosts",
+    params(HostPath),
+    responses(
+        (status = 200, description = "The host, with presence and its last heartbeat.", body = Host),
+        (status = 404, description = "No such org or host for this credential.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/hosts/{host}"))]
 pub(super) async fn get(
     State(state): State<AppState>,
@@ -189,6 +243,17 @@ pub(super) async fn get(
     Ok(Json(view(&state, record)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/orgs/{org}/hosts/{host}",
+    tag = "hosts",
+    params(HostPath),
+    responses(
+        (status = 204, description = "Deleted; its credential is revoked and its agent disconnected."),
+        (status = 403, description = "The role may not manage hosts.", body = ErrorBody),
+        (status = 404, description = "No such org or host for this credential.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "DELETE /api/v1/orgs/{org}/hosts/{host}"))]
 pub(super) async fn delete(
     State(state): State<AppState>,

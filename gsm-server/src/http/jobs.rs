@@ -8,13 +8,15 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use gsm_core::job::{HostId, JobId, JobKind, JobState};
-use gsm_proto::rest::{CreateJob, Job, Page};
+use gsm_proto::openapi::{JobPage, JobStateRef};
+use gsm_proto::rest::{CreateJob, ErrorBody, Job, Page};
 use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::dispatch::{self, Cancelled};
 use crate::http::auth::{Action, authenticate};
+use crate::http::openapi::{IdempotencyKey, JobPath, OrgPath};
 use crate::http::{ApiError, idempotency_key, page_limit, time};
 use crate::store::{Created, JobFilter, JobRecord, NewJob};
 
@@ -90,6 +92,22 @@ fn validate(request: &CreateJob) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{org}/jobs",
+    tag = "jobs",
+    params(OrgPath, IdempotencyKey),
+    request_body = CreateJob,
+    responses(
+        (status = 201, description = "The job, committed and offered to its host's agent.", body = Job),
+        (status = 200, description = "A repeat (same `Idempotency-Key`): the job created the first time.", body = Job),
+        (status = 400, description = "The body is not a `CreateJob`, or the `Idempotency-Key` is invalid.", body = ErrorBody),
+        (status = 403, description = "The role may not run jobs.", body = ErrorBody),
+        (status = 404, description = "No such org or host for this credential.", body = ErrorBody),
+        (status = 409, description = "A concurrent request with the same `Idempotency-Key` created the job first; retry to get it.", body = ErrorBody),
+        (status = 422, description = "An invalid job (relative program, NUL bytes, limits).", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/orgs/{org}/jobs"))]
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -127,15 +145,35 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(view(job))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
+    /// Only jobs of this host.
+    #[param(value_type = Option<uuid::Uuid>)]
     host: Option<HostId>,
+    /// Only jobs in this state.
+    #[param(value_type = Option<JobStateRef>)]
     state: Option<JobState>,
+    /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     cursor: Option<JobId>,
+    /// Jobs per page.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/jobs",
+    tag = "jobs",
+    params(OrgPath, ListQuery),
+    responses(
+        (status = 200, description = "One page of jobs, newest first.", body = JobPage),
+        (status = 400, description = "Invalid query parameters.", body = ErrorBody),
+        (status = 404, description = "No such org for this credential.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/jobs"))]
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -158,6 +196,16 @@ pub(super) fn parse_job(id: &str) -> Result<JobId, ApiError> {
     id.parse().map_err(|_| ApiError::not_found("job"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/jobs/{job}",
+    tag = "jobs",
+    params(JobPath),
+    responses(
+        (status = 200, description = "The job.", body = Job),
+        (status = 404, description = "No such org or job for this credential.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/jobs/{job}"))]
 pub(super) async fn get(
     State(state): State<AppState>,
@@ -168,6 +216,19 @@ pub(super) async fn get(
     Ok(Json(view(state.store.get_job(access.org, parse_job(&job)?).await?)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{org}/jobs/{job}/cancel",
+    tag = "jobs",
+    params(JobPath),
+    responses(
+        (status = 200, description = "Cancelled now (it had not started).", body = Job),
+        (status = 202, description = "Cancel sent to the agent; the job ends `cancelled` when it stops.", body = Job),
+        (status = 403, description = "The role may not run jobs.", body = ErrorBody),
+        (status = 404, description = "No such org or job for this credential.", body = ErrorBody),
+        (status = 409, description = "The job has already ended.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/orgs/{org}/jobs/{job}/cancel"))]
 pub(super) async fn cancel(
     State(state): State<AppState>,

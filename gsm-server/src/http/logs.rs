@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use gsm_core::job::JobId;
-use gsm_proto::rest::{JobLogChunk, JobLogs};
+use gsm_proto::rest::{ErrorBody, JobLogChunk, JobLogs};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -23,6 +24,7 @@ use crate::app::AppState;
 use crate::http::ApiError;
 use crate::http::auth::authenticate;
 use crate::http::jobs::parse_job;
+use crate::http::openapi::JobPath;
 use crate::store::{OrgId, StoreResult};
 
 const DEFAULT_CHUNKS: u32 = 100;
@@ -31,10 +33,14 @@ const MAX_CHUNKS: u32 = 1000;
 /// have stored the chunks).
 const FOLLOW_POLL: Duration = Duration::from_secs(2);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct LogQuery {
+    /// Only chunks after this sequence number (absent: from the start).
     after_seq: Option<u64>,
+    /// Chunks per page.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -75,6 +81,17 @@ async fn read_page(
     Ok(JobLogs { chunks, complete })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/jobs/{job}/logs",
+    tag = "jobs",
+    params(JobPath, LogQuery),
+    responses(
+        (status = 200, description = "Stored chunks after `after_seq`, in order, and whether the output is complete.", body = JobLogs),
+        (status = 400, description = "Invalid query parameters.", body = ErrorBody),
+        (status = 404, description = "No such org or job for this credential.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/jobs/{job}/logs"))]
 pub(super) async fn page(
     State(state): State<AppState>,
@@ -89,13 +106,27 @@ pub(super) async fn page(
     Ok(Json(read_page(&state, access.org, parse_job(&job)?, query.after_seq, limit).await?))
 }
 
+/// A WebSocket: after the upgrade the server sends `JobLogs` pages as text messages, as chunks are
+/// stored, and closes once `complete` is true. Reconnect with `after_seq` to resume.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/jobs/{job}/logs/follow",
+    tag = "jobs",
+    params(JobPath, LogQuery),
+    responses(
+        (status = 101, description = "WebSocket upgrade; each text message is a `JobLogs` page.", body = JobLogs),
+        (status = 400, description = "Invalid query parameters, or not a WebSocket upgrade request.", body = ErrorBody),
+        (status = 404, description = "No such org or job for this credential.", body = ErrorBody),
+        (status = 426, description = "The connection cannot be upgraded to a WebSocket.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/jobs/{job}/logs/follow"))]
 pub(super) async fn follow(
     State(state): State<AppState>,
     Path((org, job)): Path<(String, String)>,
     headers: HeaderMap,
     query: Result<Query<LogQuery>, QueryRejection>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let access = authenticate(&state, &headers, &org).await?;
     let Query(query) =
@@ -104,6 +135,8 @@ pub(super) async fn follow(
     let job = parse_job(&job)?;
     // Refuse before upgrading when the job is not the caller's.
     state.store.get_job(access.org, job).await?;
+    let upgrade = upgrade
+        .map_err(|err| ApiError::new(err.status(), "websocket_required", err.body_text()))?;
     Ok(upgrade
         .on_upgrade(move |socket| stream(state, access.org, job, query.after_seq, limit, socket)))
 }

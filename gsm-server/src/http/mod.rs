@@ -13,6 +13,7 @@ mod hosts;
 mod invites;
 mod jobs;
 mod logs;
+mod openapi;
 mod members;
 mod orgs;
 pub mod rate_limit;
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/orgs/{org}/hosts", get(hosts::list).post(hosts::create))
         .route("/api/v1/orgs/{org}/hosts/{host}", get(hosts::get).delete(hosts::delete))
         .route("/api/v1/orgs/{org}/hosts/{host}/join-tokens", post(hosts::new_join_token))

@@ -5,4 +5,5 @@ mod auth;
 mod e2e;
 mod gateway;
 mod harness;
+mod openapi;
 mod store;

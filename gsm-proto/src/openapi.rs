@@ -1,0 +1,88 @@
+//! The REST types as OpenAPI components (feature `openapi`), for the server's generated spec.
+//!
+//! The schemas come from the same `schemars` derives that produce the published JSON Schemas in
+//! `schemas/`, so the OpenAPI document and the JSON Schemas cannot disagree, and gsm-core needs no
+//! second schema derive. `utoipa` only needs each type's name: [`ToSchema`] here answers with a
+//! `$ref` to `#/components/schemas/<name>`, and [`components`] supplies what those names point to.
+
+use std::borrow::Cow;
+
+use gsm_core::job::JobState;
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{Map, Value};
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::agent::{EnrollRequest, EnrollResponse};
+use crate::rest::{CreateHost, CreateJob, ErrorBody, Host, HostCreated, Job, JobLogs, Page};
+
+/// Where the components live in an OpenAPI document, as a JSON pointer.
+const COMPONENTS_PATH: &str = "/components/schemas";
+
+/// Implements utoipa's traits for wire types: the name is schemars' schema name, the schema a
+/// reference to it.
+macro_rules! bridge {
+    ($($ty:ty),* $(,)?) => {
+        $(
+            impl PartialSchema for $ty {
+                fn schema() -> RefOr<Schema> {
+                    RefOr::Ref(Ref::from_schema_name(<$ty as JsonSchema>::schema_name()))
+                }
+            }
+
+            impl ToSchema for $ty {
+                fn name() -> Cow<'static, str> {
+                    <$ty as JsonSchema>::schema_name()
+                }
+            }
+        )*
+
+        /// Every bridged type's schema (and those they contain), keyed by schema name, with
+        /// references pointing into `#/components/schemas/`.
+        pub fn components() -> Map<String, Value> {
+            let mut generator = SchemaGenerator::new(SchemaSettings::draft2020_12().with(|s| {
+                s.definitions_path = COMPONENTS_PATH.into();
+            }));
+            $(let _ = generator.subschema_for::<$ty>();)*
+            generator.take_definitions(true)
+        }
+    };
+}
+
+bridge!(
+    ErrorBody,
+    CreateHost,
+    HostCreated,
+    Host,
+    Page<Host>,
+    CreateJob,
+    Job,
+    Page<Job>,
+    JobLogs,
+    EnrollRequest,
+    EnrollResponse,
+);
+
+/// A page of hosts: `utoipa`'s route attributes name a generic body through an alias.
+pub type HostPage = Page<Host>;
+
+/// A page of jobs.
+pub type JobPage = Page<Job>;
+
+/// Stands for [`JobState`] where a route takes one as a parameter: gsm-core has no utoipa traits,
+/// and its schema is already among the [`components`] (a [`Job`] holds one).
+pub struct JobStateRef;
+
+impl PartialSchema for JobStateRef {
+    fn schema() -> RefOr<Schema> {
+        RefOr::Ref(Ref::from_schema_name(<JobState as JsonSchema>::schema_name()))
+    }
+}
+
+impl ToSchema for JobStateRef {
+    fn name() -> Cow<'static, str> {
+        <JobState as JsonSchema>::schema_name()
+    }
+}
