@@ -5,5 +5,7 @@ mod auth;
 mod e2e;
 mod gateway;
 mod harness;
+mod isolation;
 mod openapi;
+mod roles;
 mod store;

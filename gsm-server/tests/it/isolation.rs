@@ -1,0 +1,301 @@
+//! Tenant isolation (reliability.md T1, T5, T10), driven by the OpenAPI document: every org route
+//! is called on org A's path with org B's key, and on org B's path with org A's ids. Each answers
+//! 404 or shows nothing of A, and A's stored state is unchanged after every call.
+//!
+//! [`CASES`] says how to call each route; a route in the document without a case fails the suite,
+//! so a route added later is covered or the build is red. The role matrix (`roles.rs`) uses the
+//! same table.
+
+use gsm_core::job::{HostId, JobId};
+use gsm_core::runner::Stream;
+use gsm_proto::rest::{ErrorBody, HostCreated, Job};
+use gsm_server::store::{JobFilter, NewLogChunk, OrgId};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use uuid::Uuid;
+
+use crate::harness::TestServer;
+use crate::openapi::{operations, spec};
+
+/// The prefix of org-scoped routes in the document.
+pub const ORG_ROUTES: &str = "/api/v1/orgs/{org}";
+
+/// The ids a call puts in its path, query and body.
+#[derive(Debug, Clone, Copy)]
+pub struct Ids {
+    pub org: Uuid,
+    pub host: HostId,
+    pub job: JobId,
+}
+
+/// What org B's path answers when given org A's ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Foreign {
+    /// 404: the id names nothing in B.
+    NotFound,
+    /// 200 with an empty page: the filter names nothing in B.
+    EmptyPage,
+    /// The route takes no id of A's (it lists or creates in B only).
+    NoIds,
+}
+
+/// How to call one org route.
+pub struct Case {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The query string, without `?`.
+    pub query: fn(&Ids) -> String,
+    /// The JSON body, if the route takes one.
+    pub body: fn(&Ids) -> Option<Value>,
+    /// The status of an allowed call on a fresh [`Fixture`].
+    pub ok: u16,
+    /// The row of ARCHITECTURE.md's Roles table this route needs.
+    pub action: &'static str,
+    /// What org B's path with org A's ids answers.
+    pub foreign: Foreign,
+    /// The route is a WebSocket: an allowed call answers 101 to an upgrade request.
+    pub websocket: bool,
+}
+
+fn no_query(_: &Ids) -> String {
+    String::new()
+}
+
+fn no_body(_: &Ids) -> Option<Value> {
+    None
+}
+
+const fn case(method: &'static str, path: &'static str, ok: u16, action: &'static str) -> Case {
+    Case {
+        method,
+        path,
+        query: no_query,
+        body: no_body,
+        ok,
+        action,
+        foreign: Foreign::NotFound,
+        websocket: false,
+    }
+}
+
+/// Every org route, how to call it, and what it needs.
+pub const CASES: &[Case] = &[
+    Case { foreign: Foreign::NoIds, ..case("GET", "/api/v1/orgs/{org}/hosts", 200, "Read") },
+    Case {
+        body: |_| Some(json!({"name": format!("new-{}", Uuid::new_v4().simple())})),
+        foreign: Foreign::NoIds,
+        ..case("POST", "/api/v1/orgs/{org}/hosts", 201, "ManageHosts")
+    },
+    case("GET", "/api/v1/orgs/{org}/hosts/{host}", 200, "Read"),
+    case("DELETE", "/api/v1/orgs/{org}/hosts/{host}", 204, "ManageHosts"),
+    case("POST", "/api/v1/orgs/{org}/hosts/{host}/join-tokens", 201, "ManageHosts"),
+    Case {
+        query: |ids| format!("host={}", ids.host),
+        foreign: Foreign::EmptyPage,
+        ..case("GET", "/api/v1/orgs/{org}/jobs", 200, "Read")
+    },
+    Case {
+        body: |ids| {
+            Some(json!({"host": ids.host, "kind": {"type": "command", "program": "/bin/true"}}))
+        },
+        ..case("POST", "/api/v1/orgs/{org}/jobs", 201, "RunJobs")
+    },
+    case("GET", "/api/v1/orgs/{org}/jobs/{job}", 200, "Read"),
+    case("POST", "/api/v1/orgs/{org}/jobs/{job}/cancel", 200, "RunJobs"),
+    case("GET", "/api/v1/orgs/{org}/jobs/{job}/logs", 200, "Read"),
+    Case {
+        websocket: true,
+        ..case("GET", "/api/v1/orgs/{org}/jobs/{job}/logs/follow", 101, "Read")
+    },
+];
+
+/// The case of every org route in the document; fails naming the routes without one.
+pub async fn cases_for_every_org_route(server: &TestServer) -> Vec<&'static Case> {
+    let spec = spec(server).await;
+    let mut missing = Vec::new();
+    let mut found = Vec::new();
+    for (method, path) in operations(&spec, ORG_ROUTES) {
+        match CASES.iter().find(|c| c.method == method && c.path == path) {
+            Some(case) => found.push(case),
+            None => missing.push(format!("{method} {path}")),
+        }
+    }
+    assert!(missing.is_empty(), "org routes without a case in isolation::CASES: {missing:?}");
+    let stale: Vec<_> =
+        CASES.iter().filter(|c| !found.iter().any(|f| std::ptr::eq(*f, *c))).collect();
+    assert!(
+        stale.is_empty(),
+        "cases for routes not in the document: {:?}",
+        stale.iter().map(|c| c.path).collect::<Vec<_>>()
+    );
+    found
+}
+
+/// An org's data: a host with an unused join token, and a queued job with output.
+pub struct Fixture {
+    pub ids: Ids,
+    pub join_token: String,
+}
+
+impl Fixture {
+    /// Creates a fixture in the org `owner_key` belongs to.
+    pub async fn create(server: &TestServer, org: Uuid, owner_key: &str) -> Fixture {
+        let url = format!("{}/api/v1/orgs/{org}/hosts", server.base);
+        let name = format!("host-{}", Uuid::new_v4().simple());
+        let response =
+            server.http.post(url).bearer_auth(owner_key).json(&json!({"name": name})).send();
+        let response = response.await.unwrap();
+        assert_eq!(response.status(), 201);
+        let created: HostCreated = response.json().await.unwrap();
+        let url = format!("{}/api/v1/orgs/{org}/jobs", server.base);
+        let body =
+            json!({"host": created.host.id, "kind": {"type": "command", "program": "/bin/true"}});
+        let response = server.http.post(url).bearer_auth(owner_key).json(&body).send().await;
+        let response = response.unwrap();
+        assert_eq!(response.status(), 201);
+        let job: Job = response.json().await.unwrap();
+        let chunk = NewLogChunk { seq: 0, stream: Stream::Stdout, data: b"secret output".to_vec() };
+        server.state.store.append_log_chunks(job.id, &[chunk]).await.unwrap();
+        Fixture {
+            ids: Ids { org, host: created.host.id, job: job.id },
+            join_token: created.join_token,
+        }
+    }
+}
+
+/// Calls `case` on `path_ids`' org path with `key`; returns the status and the body.
+pub async fn call(
+    server: &TestServer,
+    case: &Case,
+    key: &str,
+    path_ids: &Ids,
+    other_ids: &Ids,
+) -> (u16, Value) {
+    let path = case
+        .path
+        .replace("{org}", &path_ids.org.to_string())
+        .replace("{host}", &path_ids.host.to_string())
+        .replace("{job}", &path_ids.job.to_string());
+    let query = (case.query)(other_ids);
+    let url = format!("{}{path}?{query}", server.base);
+    if case.websocket {
+        let mut request = url.replace("http://", "ws://").into_client_request().unwrap();
+        request.headers_mut().insert("authorization", format!("Bearer {key}").parse().unwrap());
+        return match tokio_tungstenite::connect_async(request).await {
+            Ok((_socket, response)) => (response.status().as_u16(), Value::Null),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let body = response.body().as_deref().unwrap_or_default();
+                (response.status().as_u16(), serde_json::from_slice(body).unwrap_or(Value::Null))
+            }
+            Err(err) => panic!("{} {}: {err}", case.method, case.path),
+        };
+    }
+    let method = reqwest::Method::from_bytes(case.method.as_bytes()).unwrap();
+    let mut request = server.http.request(method, url).bearer_auth(key);
+    if let Some(body) = (case.body)(other_ids) {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Everything stored for an org that a call could change, as text.
+pub async fn snapshot(server: &TestServer, org: Uuid) -> String {
+    let store = &server.state.store;
+    let org = OrgId(org);
+    let hosts = store.list_hosts(org, None, 500).await.unwrap();
+    let filter = JobFilter { host: None, state: None, before: None, limit: 500 };
+    let jobs = store.list_jobs(org, &filter).await.unwrap();
+    let mut logs = Vec::new();
+    for job in &jobs {
+        logs.push(store.job_logs(org, job.id, None, 1000).await.unwrap());
+    }
+    format!("{hosts:?}\n{jobs:?}\n{logs:?}")
+}
+
+fn error_code(body: &Value) -> String {
+    serde_json::from_value::<ErrorBody>(body.clone()).map(|e| e.error.code).unwrap_or_default()
+}
+
+async fn check_isolation(server: &TestServer) {
+    let a = server.org.clone();
+    let b = server.other_org().await;
+    for case in cases_for_every_org_route(server).await {
+        let route = format!("{} {}", case.method, case.path);
+        let fixture_a = Fixture::create(server, a.org, &a.api_key).await;
+        // B has data of its own, so B's lists are not trivially empty.
+        Fixture::create(server, b.org, &b.api_key).await;
+        let before = snapshot(server, a.org).await;
+
+        // A's path and ids, B's key: the org is not B's, so it does not exist.
+        let (status, body) = call(server, case, &b.api_key, &fixture_a.ids, &fixture_a.ids).await;
+        assert_eq!(
+            (status, error_code(&body).as_str()),
+            (404, "org_not_found"),
+            "{route} on A's path with B's key"
+        );
+        assert_eq!(
+            snapshot(server, a.org).await,
+            before,
+            "{route} on A's path with B's key changed A"
+        );
+
+        // B's path with A's ids.
+        let path_ids = Ids { org: b.org, ..fixture_a.ids };
+        let (status, body) = call(server, case, &b.api_key, &path_ids, &fixture_a.ids).await;
+        match case.foreign {
+            Foreign::NotFound => {
+                assert_eq!(status, 404, "{route} on B's path with A's ids: {body}")
+            }
+            Foreign::EmptyPage => {
+                assert_eq!(status, 200, "{route} on B's path with A's ids: {body}");
+                assert_eq!(body["items"], json!([]), "{route} on B's path with A's ids");
+            }
+            Foreign::NoIds => assert_eq!(status, case.ok, "{route} on B's own path: {body}"),
+        }
+        let text = body.to_string();
+        for id in [fixture_a.ids.host.to_string(), fixture_a.ids.job.to_string(), a.org.to_string()]
+        {
+            assert!(!text.contains(&id), "{route} on B's path revealed A's id {id}: {text}");
+        }
+        assert_eq!(
+            snapshot(server, a.org).await,
+            before,
+            "{route} on B's path with A's ids changed A"
+        );
+
+        // Nothing re-issued A's join token behind its back.
+        let enrolled = server.enroll(&fixture_a.join_token).await;
+        assert_eq!(enrolled.status(), 200, "{route}: A's join token stopped working");
+    }
+}
+
+#[tokio::test]
+async fn no_org_route_reaches_another_orgs_data_on_sqlite() {
+    let server = TestServer::start().await;
+    check_isolation(&server).await;
+}
+
+#[tokio::test]
+async fn no_org_route_reaches_another_orgs_data_on_postgres() {
+    let server = TestServer::start_postgres().await;
+    check_isolation(&server).await;
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn a_random_id_in_an_orgs_own_path_is_not_found() {
+    let server = TestServer::start().await;
+    let fixture = Fixture::create(&server, server.org.org, &server.org.api_key).await;
+    let random =
+        Ids { org: server.org.org, host: HostId(Uuid::new_v4()), job: JobId(Uuid::new_v4()) };
+    for case in cases_for_every_org_route(&server).await {
+        if !case.path.contains("{host}") && !case.path.contains("{job}") {
+            continue;
+        }
+        let (status, body) = call(&server, case, &server.org.api_key, &random, &fixture.ids).await;
+        assert_eq!(status, 404, "{} {} with a random id: {body}", case.method, case.path);
+    }
+}
