@@ -103,11 +103,19 @@ impl LineFramer {
                 input = rest;
                 continue;
             }
-            let special = input
-                .iter()
-                .position(|&b| matches!(b, b'\r' | b'\n' | 0 | IAC))
-                .unwrap_or(input.len());
-            let (plain, rest) = input.split_at(special);
+            let (plain, rest) = input.split_at(find_special(input));
+            let whole_line = !plain.is_empty()
+                && self.line.is_empty()
+                && !self.skipping
+                && self.raw_len + plain.len() <= self.limit;
+            if let (true, Some((&end @ (b'\r' | b'\n'), rest))) = (whole_line, rest.split_first()) {
+                // The common case, a whole line in one read: decode it straight from the input.
+                out.push(Frame::Line(String::from_utf8_lossy(plain).into_owned()));
+                self.raw_len = 0;
+                self.after_cr = end == b'\r';
+                input = rest;
+                continue;
+            }
             if !plain.is_empty() {
                 self.after_cr = false;
                 if self.account(plain.len(), out) {
@@ -194,6 +202,35 @@ impl LineFramer {
     }
 }
 
+fn is_special(byte: u8) -> bool {
+    matches!(byte, b'\r' | b'\n' | 0 | IAC)
+}
+
+/// The index of the first CR, LF, NUL or IAC byte, or `bytes.len()`. Eight bytes at a time: a
+/// word has a zero byte exactly when `(w - 0x01…) & !w & 0x80…` is non-zero, and XOR with a
+/// repeated byte turns that byte into zero.
+fn find_special(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let has_zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS != 0;
+    let mut start = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_ne_bytes(word);
+        let special = has_zero(word)
+            || has_zero(!word)
+            || has_zero(word ^ (ONES * u64::from(b'\r')))
+            || has_zero(word ^ (ONES * u64::from(b'\n')));
+        if special {
+            break;
+        }
+        start += 8;
+    }
+    let tail = &bytes[start..];
+    start + tail.iter().position(|&b| is_special(b)).unwrap_or(tail.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +314,22 @@ mod tests {
         assert_eq!(got, [Frame::TooLong { limit: 16 }]);
         let got = frames(&mut framer, &[b"\xff\xfaendless subnegotiation\r\n"]);
         assert_eq!(got, [Frame::TooLong { limit: 16 }]);
+    }
+
+    #[test]
+    fn the_word_scan_finds_the_first_special_byte_at_every_offset() {
+        for special in [b'\r', b'\n', 0, IAC] {
+            for at in 0..40 {
+                let mut bytes = vec![b'a'; 40];
+                bytes[at] = special;
+                if at + 3 < 40 {
+                    bytes[at + 3] = b'\n';
+                }
+                assert_eq!(find_special(&bytes), at, "byte {special:#x} at {at}");
+            }
+        }
+        assert_eq!(find_special(&[0x7f, 0xfe, 0x0c, 0x0e, 0x01, 0x80, 0x09, 0x0b, 0xc3, 0xab]), 10);
+        assert_eq!(find_special(b""), 0);
     }
 
     #[test]
