@@ -173,6 +173,8 @@ pub enum RequesterKind {
     Discord,
     /// Someone on the host itself (the `gsm-agent policy check` CLI, an embedding program).
     Local,
+    /// A host's agent, in the audit log (enrollment); agents do not start jobs.
+    Agent,
 }
 
 /// Where a job is in its life.

@@ -11,6 +11,7 @@ use gsm_proto::agent::{JobAssignment, JobRef, ServerMessage};
 use jiff::Timestamp;
 
 use crate::app::AppState;
+use crate::store::access::AuditEntry;
 use crate::store::{JobRecord, JobTransition, StoreError, StoreResult};
 
 /// How often a state change is retried after losing a compare-and-set race.
@@ -153,8 +154,13 @@ pub enum Cancelled {
     Requested(JobRecord),
 }
 
-/// Cancels a job: at once if no agent has started it, else by asking its agent.
-pub async fn cancel(state: &AppState, job: JobRecord) -> StoreResult<Cancelled> {
+/// Cancels a job: at once if no agent has started it, else by asking its agent. `audit` commits
+/// with the state change, or on its own before a running job's agent is asked to stop.
+pub async fn cancel(
+    state: &AppState,
+    job: JobRecord,
+    audit: &AuditEntry,
+) -> StoreResult<Cancelled> {
     let mut job = job;
     for _ in 0..CAS_RETRIES {
         match job.state {
@@ -162,7 +168,7 @@ pub async fn cancel(state: &AppState, job: JobRecord) -> StoreResult<Cancelled> 
                 let was_dispatched = job.state == JobState::Dispatched;
                 let mut next = change(&job, JobState::Cancelled);
                 next.reason = Some("cancelled before it ran".into());
-                match state.store.transition_job(&next).await {
+                match state.store.cancel_job(job.org, &next, audit).await {
                     Ok(updated) => {
                         if was_dispatched {
                             // The agent may have it in flight: make sure it does not run it.
@@ -178,6 +184,7 @@ pub async fn cancel(state: &AppState, job: JobRecord) -> StoreResult<Cancelled> 
                 }
             }
             JobState::Running => {
+                state.store.record_audit(audit).await?;
                 let _ = state.agents.send(job.host, cancel_message(&job));
                 return Ok(Cancelled::Requested(job));
             }

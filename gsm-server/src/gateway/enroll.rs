@@ -6,11 +6,13 @@ use axum::extract::rejection::JsonRejection;
 use gsm_proto::agent::{EnrollRequest, EnrollResponse};
 use gsm_proto::rest::ErrorBody;
 use jiff::Timestamp;
+use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::ApiError;
+use crate::http::auth::ClientIp;
 use crate::secrets;
-use crate::store::StoreError;
+use crate::store::{Enrollment, StoreError};
 
 /// Longest accepted join token; real ones are 48 characters.
 const MAX_TOKEN_LEN: usize = 256;
@@ -30,6 +32,7 @@ const MAX_TOKEN_LEN: usize = 256;
 #[tracing::instrument(skip_all)]
 pub(super) async fn enroll(
     State(state): State<AppState>,
+    client: ClientIp,
     body: Result<Json<EnrollRequest>, JsonRejection>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
     let Json(request) =
@@ -39,13 +42,18 @@ pub(super) async fn enroll(
     }
     crate::http::validate_facts(&request.facts)?;
     let credential = secrets::credential();
+    let enrollment = Enrollment {
+        audit_id: Uuid::now_v7(),
+        client_ip: client.0.map(|ip| ip.to_string()),
+        now: Timestamp::now(),
+    };
     let host = state
         .store
         .redeem_join_token(
             secrets::hash(&request.token),
             secrets::hash(&credential),
             &request.facts,
-            Timestamp::now(),
+            &enrollment,
         )
         .await
         .map_err(|err| match err {

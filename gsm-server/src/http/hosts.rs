@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::http::auth::{Action, authenticate};
+use crate::http::auth::{Action, ClientIp, authenticate};
 use crate::http::openapi::{HostPath, IdempotencyKey, OrgPath};
 use crate::http::{ApiError, idempotency_key, page_limit, time};
 use crate::secrets;
@@ -95,6 +95,7 @@ fn validate(request: &CreateHost) -> Result<(), ApiError> {
 pub(super) async fn create(
     State(state): State<AppState>,
     Path(org): Path<String>,
+    client: ClientIp,
     headers: HeaderMap,
     body: Result<Json<CreateHost>, JsonRejection>,
 ) -> Result<(StatusCode, Json<HostCreated>), ApiError> {
@@ -118,8 +119,9 @@ pub(super) async fn create(
         join_token_expires_at: expires,
         now,
     };
+    let audit = access.audit(&client, "host.create", "host", new.id);
     let (record, created) =
-        state.store.create_host(access.org, &new).await.map_err(|err| match err {
+        state.store.create_host(access.org, &new, &audit).await.map_err(|err| match err {
             crate::store::StoreError::Conflict { .. } => ApiError::conflict(
                 "host_name_taken",
                 format!("a host named {:?} already exists in this org", new.name),
@@ -134,9 +136,10 @@ pub(super) async fn create(
         // A repeat of a request whose answer was lost: the client never saw the first join token,
         // so it gets the same host with a fresh token, and the first token stops working.
         Created::Existing => {
+            let audit = access.audit(&client, "host.join_token.create", "host", record.id);
             state
                 .store
-                .issue_join_token(access.org, record.id, new.join_token_hash, expires, now)
+                .issue_join_token(access.org, record.id, new.join_token_hash, expires, now, &audit)
                 .await?;
             StatusCode::OK
         }
@@ -164,6 +167,7 @@ pub(super) async fn create(
 pub(super) async fn new_join_token(
     State(state): State<AppState>,
     Path((org, host)): Path<(String, String)>,
+    client: ClientIp,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<HostCreated>), ApiError> {
     let access = authenticate(&state, &headers, &org).await?;
@@ -172,7 +176,9 @@ pub(super) async fn new_join_token(
     let token = secrets::join_token();
     let now = Timestamp::now();
     let expires = expiry(&state, now)?;
-    state.store.issue_join_token(access.org, host, secrets::hash(&token), expires, now).await?;
+    let audit = access.audit(&client, "host.join_token.create", "host", host);
+    let hash = secrets::hash(&token);
+    state.store.issue_join_token(access.org, host, hash, expires, now, &audit).await?;
     let record = state.store.get_host(access.org, host).await?;
     tracing::info!(org.id = %access.org, host.id = %host, "join token issued");
     let created = HostCreated {
@@ -258,12 +264,14 @@ pub(super) async fn get(
 pub(super) async fn delete(
     State(state): State<AppState>,
     Path((org, host)): Path<(String, String)>,
+    client: ClientIp,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let access = authenticate(&state, &headers, &org).await?;
     access.require(Action::ManageHosts)?;
     let host = parse_host(&host)?;
-    state.store.delete_host(access.org, host, Timestamp::now()).await?;
+    let audit = access.audit(&client, "host.delete", "host", host);
+    state.store.delete_host(access.org, host, audit.at, &audit).await?;
     state.agents.disconnect(host);
     state.presence().remove(host);
     state.heartbeats().latest.remove(&host);

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::dispatch::{self, Cancelled};
-use crate::http::auth::{Action, authenticate};
+use crate::http::auth::{Action, ClientIp, authenticate};
 use crate::http::openapi::{IdempotencyKey, JobPath, OrgPath};
 use crate::http::{ApiError, idempotency_key, page_limit, time};
 use crate::store::{Created, JobFilter, JobRecord, NewJob};
@@ -112,6 +112,7 @@ fn validate(request: &CreateJob) -> Result<(), ApiError> {
 pub(super) async fn create(
     State(state): State<AppState>,
     Path(org): Path<String>,
+    client: ClientIp,
     headers: HeaderMap,
     body: Result<Json<CreateJob>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
@@ -135,7 +136,8 @@ pub(super) async fn create(
         now,
     };
     // Committed before we answer: a 201 means the job is durable.
-    let (job, created) = state.store.create_job(access.org, &new).await?;
+    let audit = access.audit(&client, "job.create", "job", new.id);
+    let (job, created) = state.store.create_job(access.org, &new, &audit).await?;
     if created == Created::Existing {
         return Ok((StatusCode::OK, Json(view(job))));
     }
@@ -233,12 +235,14 @@ pub(super) async fn get(
 pub(super) async fn cancel(
     State(state): State<AppState>,
     Path((org, job)): Path<(String, String)>,
+    client: ClientIp,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
     let access = authenticate(&state, &headers, &org).await?;
     access.require(Action::RunJobs)?;
     let job = state.store.get_job(access.org, parse_job(&job)?).await?;
-    match dispatch::cancel(&state, job).await {
+    let audit = access.audit(&client, "job.cancel", "job", job.id);
+    match dispatch::cancel(&state, job, &audit).await {
         Ok(Cancelled::Now(job)) => Ok((StatusCode::OK, Json(view(job)))),
         Ok(Cancelled::Requested(job)) => Ok((StatusCode::ACCEPTED, Json(view(job)))),
         Err(crate::store::StoreError::Conflict { detail }) => {

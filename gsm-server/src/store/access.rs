@@ -13,12 +13,14 @@
 //! mutating methods take an [`AuditEntry`], so it commits or rolls back with the change.
 
 use async_trait::async_trait;
-use gsm_core::job::Requester;
+use gsm_core::job::{Requester, RequesterKind};
 use jiff::Timestamp;
 use uuid::Uuid;
 
 use super::convert::{corrupt, secret_hash, timestamp};
-use super::{ApiKeyRecord, Org, OrgId, SecretHash, StoreError, StoreResult};
+use super::{
+    ApiKeyRecord, Enrollment, HostRecord, Org, OrgId, SecretHash, StoreError, StoreResult,
+};
 
 /// A user's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -460,6 +462,21 @@ impl AuditRow {
 }
 
 /// The column value of an actor kind (its serde name, `api_key`, `user`, ...).
+/// The audit entry of an agent enrolling as `host`.
+pub(super) fn enrollment_audit(host: &HostRecord, enrollment: &Enrollment) -> AuditEntry {
+    AuditEntry {
+        id: enrollment.audit_id,
+        org: host.org,
+        at: enrollment.now,
+        actor: Requester { kind: RequesterKind::Agent, id: host.id.to_string() },
+        action: "host.enroll".to_owned(),
+        target_kind: "host".to_owned(),
+        target_id: host.id.to_string(),
+        client_ip: enrollment.client_ip.clone(),
+        outcome: "success".to_owned(),
+    }
+}
+
 pub(super) fn actor_kind(actor: &Requester) -> StoreResult<String> {
     match serde_json::to_value(actor.kind).map_err(corrupt)? {
         serde_json::Value::String(name) => Ok(name),

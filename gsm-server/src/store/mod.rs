@@ -24,6 +24,8 @@ use gsm_proto::agent::HostFacts;
 use jiff::Timestamp;
 use uuid::Uuid;
 
+use crate::store::access::AuditEntry;
+
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -116,6 +118,18 @@ pub struct NewHost {
     /// When the join token stops working.
     pub join_token_expires_at: Timestamp,
     /// Creation time.
+    pub now: Timestamp,
+}
+
+/// An agent trading its join token for a credential; the audit entry's org, actor and target come
+/// from the token's host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrollment {
+    /// The audit entry's id.
+    pub audit_id: Uuid,
+    /// The agent's address.
+    pub client_ip: Option<String>,
+    /// When.
     pub now: Timestamp,
 }
 
@@ -284,9 +298,15 @@ pub trait Store: access::AccessStore + Send + Sync + 'static {
     /// Finds an API key by its public id (any org: the key names its org).
     async fn find_api_key(&self, key_id: &str) -> StoreResult<Option<ApiKeyRecord>>;
 
-    /// Creates a host with its join token, or returns the host an earlier call with the same
-    /// idempotency key created (then the join token in `host` is not stored).
-    async fn create_host(&self, org: OrgId, host: &NewHost) -> StoreResult<(HostRecord, Created)>;
+    /// Creates a host with its join token and writes `audit` in the same transaction, or returns
+    /// the host an earlier call with the same idempotency key created (then neither the join token
+    /// in `host` nor `audit` is stored: nothing changed).
+    async fn create_host(
+        &self,
+        org: OrgId,
+        host: &NewHost,
+        audit: &AuditEntry,
+    ) -> StoreResult<(HostRecord, Created)>;
     /// Finds a host of the org.
     async fn get_host(&self, org: OrgId, id: HostId) -> StoreResult<HostRecord>;
     /// Lists the org's hosts by name, after `after_name` when given.
@@ -297,10 +317,17 @@ pub trait Store: access::AccessStore + Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Vec<HostRecord>>;
     /// Deletes a host: its credential and join tokens stop working at once; its queued and
-    /// running jobs end `lost` with the reason "host deleted".
-    async fn delete_host(&self, org: OrgId, id: HostId, now: Timestamp) -> StoreResult<()>;
+    /// running jobs end `lost` with the reason "host deleted". `audit` commits with the change.
+    async fn delete_host(
+        &self,
+        org: OrgId,
+        id: HostId,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
     /// Gives a live host of the org a new join token; its earlier unused tokens stop working.
     /// Redeeming it enrolls the host again, replacing its credential (the old agent is cut off).
+    /// `audit` commits with the change.
     async fn issue_join_token(
         &self,
         org: OrgId,
@@ -308,14 +335,17 @@ pub trait Store: access::AccessStore + Send + Sync + 'static {
         token_hash: SecretHash,
         expires_at: Timestamp,
         now: Timestamp,
+        audit: &AuditEntry,
     ) -> StoreResult<()>;
     /// Trades a join token for a host credential: succeeds once per token, before it expires.
+    /// Writes a `host.enroll` audit entry (actor: the host's agent) in the same transaction; the
+    /// store fills in the org and host, which only the token names.
     async fn redeem_join_token(
         &self,
         token_hash: SecretHash,
         credential_hash: SecretHash,
         facts: &HostFacts,
-        now: Timestamp,
+        enrollment: &Enrollment,
     ) -> StoreResult<HostRecord>;
     /// Finds the live (enrolled, not deleted) host a credential belongs to.
     async fn host_by_credential(
@@ -328,8 +358,14 @@ pub trait Store: access::AccessStore + Send + Sync + 'static {
     async fn record_heartbeats(&self, beats: &[(HostId, Timestamp, Heartbeat)]) -> StoreResult<()>;
 
     /// Creates a queued job on a host of the org, or returns the job an earlier call with the same
-    /// idempotency key created. A host of another org is `NotFound { what: "host" }`.
-    async fn create_job(&self, org: OrgId, job: &NewJob) -> StoreResult<(JobRecord, Created)>;
+    /// idempotency key created. A host of another org is `NotFound { what: "host" }`. `audit` is
+    /// written with a new job only.
+    async fn create_job(
+        &self,
+        org: OrgId,
+        job: &NewJob,
+        audit: &AuditEntry,
+    ) -> StoreResult<(JobRecord, Created)>;
     /// Finds a job of the org.
     async fn get_job(&self, org: OrgId, id: JobId) -> StoreResult<JobRecord>;
     /// Finds a job by id alone, for the agent gateway (which then checks the host).
@@ -339,6 +375,14 @@ pub trait Store: access::AccessStore + Send + Sync + 'static {
     /// Applies a state change if the job is still in `from` and the move is legal; returns the
     /// updated job. A job no longer in `from` is `Conflict`.
     async fn transition_job(&self, change: &JobTransition) -> StoreResult<JobRecord>;
+    /// [`Store::transition_job`] for a job of the org that a caller cancels: the change and `audit`
+    /// commit together, and neither does when the compare-and-set fails.
+    async fn cancel_job(
+        &self,
+        org: OrgId,
+        change: &JobTransition,
+        audit: &AuditEntry,
+    ) -> StoreResult<JobRecord>;
     /// A host's jobs that are `queued` or `dispatched` (to push on connect), oldest first.
     async fn pending_jobs_for_host(&self, host: HostId) -> StoreResult<Vec<JobRecord>>;
     /// Jobs still `queued` or `dispatched` whose deadline is at or before `now`.

@@ -34,11 +34,12 @@ use super::convert::{
     violated_constraint,
 };
 use super::{
-    ApiKeyRecord, Created, HostRecord, JobFilter, JobRecord, JobTransition, LogChunkRecord,
-    NewHost, NewJob, NewLogChunk, Org, OrgId, SecretHash, Store, StoreError, StoreResult,
+    ApiKeyRecord, Created, Enrollment, HostRecord, JobFilter, JobRecord, JobTransition,
+    LogChunkRecord, NewHost, NewJob, NewLogChunk, Org, OrgId, SecretHash, Store, StoreError,
+    StoreResult,
 };
 
-use super::access::{API_KEY_COLUMNS, ApiKeyRow, access_store};
+use super::access::{API_KEY_COLUMNS, ApiKeyRow, AuditEntry, access_store, enrollment_audit};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -135,7 +136,12 @@ impl PostgresStore {
 
     /// Inserts the host and its join token in one transaction. A unique violation comes back as
     /// the raw `sqlx::Error` so the caller can tell a racing idempotent retry from a conflict.
-    async fn insert_host(&self, org: OrgId, host: &NewHost) -> Result<HostRow, InsertError> {
+    async fn insert_host(
+        &self,
+        org: OrgId,
+        host: &NewHost,
+        audit: &AuditEntry,
+    ) -> Result<HostRow, InsertError> {
         let mut tx = self.pool.begin().await?;
         let name_taken =
             sqlx::query("SELECT 1 FROM hosts WHERE org = $1 AND name = $2 AND deleted_at IS NULL")
@@ -177,12 +183,18 @@ impl PostgresStore {
         .bind(millis(host.join_token_expires_at))
         .execute(&mut *tx)
         .await?;
+        Self::insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(row)
     }
 
     /// Inserts a job after checking, under a share lock, that its host is live in the org.
-    async fn insert_job(&self, org: OrgId, job: &NewJob) -> Result<JobRow, InsertError> {
+    async fn insert_job(
+        &self,
+        org: OrgId,
+        job: &NewJob,
+        audit: &AuditEntry,
+    ) -> Result<JobRow, InsertError> {
         let timeout_secs = signed_opt(job.timeout_secs, "timeout")?;
         let output_cap_bytes = signed_opt(job.output_cap_bytes, "output cap")?;
         let mut tx = self.pool.begin().await?;
@@ -215,6 +227,7 @@ impl PostgresStore {
         .bind(millis(job.deadline_at))
         .fetch_one(&mut *tx)
         .await?;
+        Self::insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -297,13 +310,18 @@ impl Store for PostgresStore {
         row.map(ApiKeyRow::into_record).transpose()
     }
 
-    async fn create_host(&self, org: OrgId, host: &NewHost) -> StoreResult<(HostRecord, Created)> {
+    async fn create_host(
+        &self,
+        org: OrgId,
+        host: &NewHost,
+        audit: &AuditEntry,
+    ) -> StoreResult<(HostRecord, Created)> {
         if let Some(existing) =
             self.host_by_idempotency_key(org, host.idempotency_key.as_deref()).await?
         {
             return Ok((existing, Created::Existing));
         }
-        let conflict = match self.insert_host(org, host).await {
+        let conflict = match self.insert_host(org, host, audit).await {
             Ok(row) => return Ok((row.into_record()?, Created::New)),
             Err(InsertError::Store(conflict @ StoreError::Conflict { .. })) => conflict,
             Err(InsertError::Store(error)) => return Err(error),
@@ -370,7 +388,13 @@ impl Store for PostgresStore {
         records(rows, HostRow::into_record)
     }
 
-    async fn delete_host(&self, org: OrgId, id: HostId, now: Timestamp) -> StoreResult<()> {
+    async fn delete_host(
+        &self,
+        org: OrgId,
+        id: HostId,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db("host"))?;
         let deleted = sqlx::query(
             "UPDATE hosts SET deleted_at = $1, credential_hash = NULL \
@@ -397,6 +421,7 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(db("job"))?;
+        Self::insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(db("host"))
     }
 
@@ -407,6 +432,7 @@ impl Store for PostgresStore {
         token_hash: SecretHash,
         expires_at: Timestamp,
         now: Timestamp,
+        audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db("join token"))?;
         let live: Option<Uuid> = sqlx::query_scalar(
@@ -439,6 +465,7 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(db_conflict("join token", "join token already exists".to_owned()))?;
+        Self::insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(db("join token"))
     }
 
@@ -449,8 +476,9 @@ impl Store for PostgresStore {
         token_hash: SecretHash,
         credential_hash: SecretHash,
         facts: &HostFacts,
-        now: Timestamp,
+        enrollment: &Enrollment,
     ) -> StoreResult<HostRecord> {
+        let now = enrollment.now;
         let mut tx = self.pool.begin().await.map_err(db("join token"))?;
         let host: Option<Uuid> = sqlx::query_scalar(
             "UPDATE join_tokens SET used_at = $1 \
@@ -483,8 +511,10 @@ impl Store for PostgresStore {
         let Some(row) = row else {
             return Err(StoreError::NotFound { what: "join token" });
         };
+        let host = row.into_record()?;
+        Self::insert_audit(&mut tx, &enrollment_audit(&host, enrollment)).await?;
         tx.commit().await.map_err(db("join token"))?;
-        row.into_record()
+        Ok(host)
     }
 
     async fn host_by_credential(
@@ -550,13 +580,18 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(db("host"))
     }
 
-    async fn create_job(&self, org: OrgId, job: &NewJob) -> StoreResult<(JobRecord, Created)> {
+    async fn create_job(
+        &self,
+        org: OrgId,
+        job: &NewJob,
+        audit: &AuditEntry,
+    ) -> StoreResult<(JobRecord, Created)> {
         if let Some(existing) =
             self.job_by_idempotency_key(org, job.idempotency_key.as_deref()).await?
         {
             return Ok((existing, Created::Existing));
         }
-        let conflict = match self.insert_job(org, job).await {
+        let conflict = match self.insert_job(org, job, audit).await {
             Ok(row) => return Ok((row.into_record()?, Created::New)),
             Err(InsertError::Store(error)) => return Err(error),
             Err(InsertError::Db(error)) if is_unique_violation(&error) => {
@@ -657,6 +692,48 @@ impl Store for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db("job"))?;
+        match state {
+            None => Err(StoreError::NotFound { what: "job" }),
+            Some(state) => Err(stale_state(change.job, change.from, parse_state(&state)?)),
+        }
+    }
+
+    async fn cancel_job(
+        &self,
+        org: OrgId,
+        change: &JobTransition,
+        audit: &AuditEntry,
+    ) -> StoreResult<JobRecord> {
+        if !change.from.can_transition(change.to) {
+            return Err(illegal_transition(change.from, change.to));
+        }
+        let mut tx = self.write().await?;
+        let row: Option<JobRow> = sqlx::query_as(concat!(
+            "UPDATE jobs SET state = $1, updated_at = $2, reason = COALESCE($3, reason) \
+             WHERE org = $4 AND id = $5 AND state = $6 RETURNING ",
+            job_columns!()
+        ))
+        .bind(change.to.as_str())
+        .bind(millis(change.now))
+        .bind(&change.reason)
+        .bind(org.0)
+        .bind(change.job.0)
+        .bind(change.from.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("job"))?;
+        if let Some(row) = row {
+            Self::insert_audit(&mut tx, audit).await?;
+            tx.commit().await.map_err(db("job"))?;
+            return row.into_record();
+        }
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM jobs WHERE org = $1 AND id = $2")
+                .bind(org.0)
+                .bind(change.job.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("job"))?;
         match state {
             None => Err(StoreError::NotFound { what: "job" }),
             Some(state) => Err(stale_state(change.job, change.from, parse_state(&state)?)),

@@ -34,11 +34,12 @@ use super::convert::{
     records, signed, signed_opt, stale_state, stream_name, unsigned,
 };
 use super::{
-    ApiKeyRecord, Created, HostRecord, JobFilter, JobRecord, JobTransition, LogChunkRecord,
-    NewHost, NewJob, NewLogChunk, Org, OrgId, SecretHash, Store, StoreError, StoreResult,
+    ApiKeyRecord, Created, Enrollment, HostRecord, JobFilter, JobRecord, JobTransition,
+    LogChunkRecord, NewHost, NewJob, NewLogChunk, Org, OrgId, SecretHash, Store, StoreError,
+    StoreResult,
 };
 
-use super::access::{API_KEY_COLUMNS, ApiKeyRow, access_store};
+use super::access::{API_KEY_COLUMNS, ApiKeyRow, AuditEntry, access_store, enrollment_audit};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -116,7 +117,12 @@ impl SqliteStore {
     /// Inserts the host and its join token in one transaction, after the idempotency-key lookup.
     /// The lookup runs inside the same `BEGIN IMMEDIATE` transaction, which excludes every other
     /// writer, so two requests with one key cannot both miss it.
-    async fn insert_host(&self, org: OrgId, host: &NewHost) -> StoreResult<(HostRecord, Created)> {
+    async fn insert_host(
+        &self,
+        org: OrgId,
+        host: &NewHost,
+        audit: &AuditEntry,
+    ) -> StoreResult<(HostRecord, Created)> {
         let mut tx = self.write().await?;
         if let Some(key) = &host.idempotency_key {
             let existing: Option<HostRow> = sqlx::query_as(concat!(
@@ -175,12 +181,18 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_conflict("join token", "join token already exists".to_owned()))?;
+        Self::insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(db("host"))?;
         Ok((row.into_record()?, Created::New))
     }
 
     /// Like [`Self::insert_host`]: key lookup, host check and insert in one write transaction.
-    async fn insert_job(&self, org: OrgId, job: &NewJob) -> StoreResult<(JobRecord, Created)> {
+    async fn insert_job(
+        &self,
+        org: OrgId,
+        job: &NewJob,
+        audit: &AuditEntry,
+    ) -> StoreResult<(JobRecord, Created)> {
         let timeout_secs = signed_opt(job.timeout_secs, "timeout")?;
         let output_cap_bytes = signed_opt(job.output_cap_bytes, "output cap")?;
         let mut tx = self.write().await?;
@@ -229,6 +241,7 @@ impl SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(db_conflict("job", format!("job {} already exists", job.id)))?;
+        Self::insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(db("job"))?;
         Ok((row.into_record()?, Created::New))
     }
@@ -287,8 +300,13 @@ impl Store for SqliteStore {
         row.map(ApiKeyRow::into_record).transpose()
     }
 
-    async fn create_host(&self, org: OrgId, host: &NewHost) -> StoreResult<(HostRecord, Created)> {
-        self.insert_host(org, host).await
+    async fn create_host(
+        &self,
+        org: OrgId,
+        host: &NewHost,
+        audit: &AuditEntry,
+    ) -> StoreResult<(HostRecord, Created)> {
+        self.insert_host(org, host, audit).await
     }
 
     async fn get_host(&self, org: OrgId, id: HostId) -> StoreResult<HostRecord> {
@@ -335,7 +353,13 @@ impl Store for SqliteStore {
         records(rows, HostRow::into_record)
     }
 
-    async fn delete_host(&self, org: OrgId, id: HostId, now: Timestamp) -> StoreResult<()> {
+    async fn delete_host(
+        &self,
+        org: OrgId,
+        id: HostId,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.write().await?;
         let deleted = sqlx::query(
             "UPDATE hosts SET deleted_at = ?1, credential_hash = NULL \
@@ -361,6 +385,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db("job"))?;
+        Self::insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(db("host"))
     }
 
@@ -371,6 +396,7 @@ impl Store for SqliteStore {
         token_hash: SecretHash,
         expires_at: Timestamp,
         now: Timestamp,
+        audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.write().await?;
         let live: Option<Uuid> = sqlx::query_scalar(
@@ -403,6 +429,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_conflict("join token", "join token already exists".to_owned()))?;
+        Self::insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(db("join token"))
     }
 
@@ -413,8 +440,9 @@ impl Store for SqliteStore {
         token_hash: SecretHash,
         credential_hash: SecretHash,
         facts: &HostFacts,
-        now: Timestamp,
+        enrollment: &Enrollment,
     ) -> StoreResult<HostRecord> {
+        let now = enrollment.now;
         let mut tx = self.write().await?;
         let host: Option<Uuid> = sqlx::query_scalar(
             "UPDATE join_tokens SET used_at = ?1 \
@@ -445,8 +473,10 @@ impl Store for SqliteStore {
         let Some(row) = row else {
             return Err(StoreError::NotFound { what: "join token" });
         };
+        let host = row.into_record()?;
+        Self::insert_audit(&mut tx, &enrollment_audit(&host, enrollment)).await?;
         tx.commit().await.map_err(db("join token"))?;
-        row.into_record()
+        Ok(host)
     }
 
     async fn host_by_credential(
@@ -503,8 +533,13 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(db("host"))
     }
 
-    async fn create_job(&self, org: OrgId, job: &NewJob) -> StoreResult<(JobRecord, Created)> {
-        self.insert_job(org, job).await
+    async fn create_job(
+        &self,
+        org: OrgId,
+        job: &NewJob,
+        audit: &AuditEntry,
+    ) -> StoreResult<(JobRecord, Created)> {
+        self.insert_job(org, job, audit).await
     }
 
     async fn get_job(&self, org: OrgId, id: JobId) -> StoreResult<JobRecord> {
@@ -590,6 +625,48 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(db("job"))?;
+        match state {
+            None => Err(StoreError::NotFound { what: "job" }),
+            Some(state) => Err(stale_state(change.job, change.from, parse_state(&state)?)),
+        }
+    }
+
+    async fn cancel_job(
+        &self,
+        org: OrgId,
+        change: &JobTransition,
+        audit: &AuditEntry,
+    ) -> StoreResult<JobRecord> {
+        if !change.from.can_transition(change.to) {
+            return Err(illegal_transition(change.from, change.to));
+        }
+        let mut tx = self.write().await?;
+        let row: Option<JobRow> = sqlx::query_as(concat!(
+            "UPDATE jobs SET state = ?1, updated_at = ?2, reason = COALESCE(?3, reason) \
+             WHERE org = ?4 AND id = ?5 AND state = ?6 RETURNING ",
+            job_columns!()
+        ))
+        .bind(change.to.as_str())
+        .bind(millis(change.now))
+        .bind(&change.reason)
+        .bind(org.0)
+        .bind(change.job.0)
+        .bind(change.from.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("job"))?;
+        if let Some(row) = row {
+            Self::insert_audit(&mut tx, audit).await?;
+            tx.commit().await.map_err(db("job"))?;
+            return row.into_record();
+        }
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM jobs WHERE org = ?1 AND id = ?2")
+                .bind(org.0)
+                .bind(change.job.0)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("job"))?;
         match state {
             None => Err(StoreError::NotFound { what: "job" }),
             Some(state) => Err(stale_state(change.job, change.from, parse_state(&state)?)),

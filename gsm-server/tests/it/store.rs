@@ -18,9 +18,11 @@ use gsm_core::job::{
 };
 use gsm_core::runner::Stream;
 use gsm_proto::agent::HostFacts;
+use gsm_server::store::access::{AuditEntry, AuditFilter};
 use gsm_server::store::{
-    ApiKeyRecord, Created, HostRecord, JobFilter, JobRecord, JobTransition, NewHost, NewJob,
-    NewLogChunk, OrgId, PostgresStore, SecretHash, SqliteStore, Store, StoreError, StoreResult,
+    ApiKeyRecord, Created, Enrollment, HostRecord, JobFilter, JobRecord, JobTransition, NewHost,
+    NewJob, NewLogChunk, OrgId, PostgresStore, SecretHash, SqliteStore, Store, StoreError,
+    StoreResult,
 };
 use jiff::Timestamp;
 use sqlx::{Connection, Executor, PgConnection};
@@ -64,6 +66,10 @@ macro_rules! conformance {
 
 conformance!(
     store_answers_ping,
+    host_and_job_changes_commit_with_their_audit_entries,
+    a_failed_host_or_job_change_leaves_no_audit_entry,
+    an_idempotent_repeat_writes_no_second_audit_entry,
+    enrollment_commits_an_agent_audit_entry_and_a_refused_one_none,
     created_org_reads_back,
     duplicate_org_id_is_a_conflict,
     api_key_is_found_by_its_key_id_in_any_org,
@@ -227,15 +233,41 @@ fn new_host(name: &str) -> NewHost {
     }
 }
 
+/// An audit entry for a change a test makes in `org`.
+fn audit(org: OrgId) -> AuditEntry {
+    AuditEntry {
+        id: Uuid::now_v7(),
+        org,
+        at: at(0),
+        actor: Requester { kind: RequesterKind::User, id: "alice".to_owned() },
+        action: "test.change".to_owned(),
+        target_kind: "test".to_owned(),
+        target_id: "target".to_owned(),
+        client_ip: Some("192.0.2.7".to_owned()),
+        outcome: "success".to_owned(),
+    }
+}
+
+/// An agent enrolling at `now`.
+fn enrolled(now: Timestamp) -> Enrollment {
+    Enrollment { audit_id: Uuid::now_v7(), client_ip: Some("192.0.2.8".to_owned()), now }
+}
+
+/// The org's audit entries, newest first.
+async fn audit_log(store: &dyn Store, org: OrgId) -> Vec<AuditEntry> {
+    let filter = AuditFilter { limit: 100, ..AuditFilter::default() };
+    store.list_audit(org, &filter).await.expect("listing the audit log")
+}
+
 async fn create_host(store: &dyn Store, org: OrgId, name: &str) -> HostRecord {
-    store.create_host(org, &new_host(name)).await.expect("creating a host").0
+    store.create_host(org, &new_host(name), &audit(org)).await.expect("creating a host").0
 }
 
 /// A host with a join token whose hash the caller keeps.
 async fn create_host_with_token(store: &dyn Store, org: OrgId, name: &str) -> (HostId, SecretHash) {
     let host = new_host(name);
     let token = host.join_token_hash;
-    store.create_host(org, &host).await.expect("creating a host");
+    store.create_host(org, &host, &audit(org)).await.expect("creating a host");
     (host.id, token)
 }
 
@@ -270,7 +302,7 @@ fn new_job(host: HostId, now: i64) -> NewJob {
 }
 
 async fn create_job(store: &dyn Store, org: OrgId, host: HostId, now: i64) -> JobRecord {
-    store.create_job(org, &new_job(host, now)).await.expect("creating a job").0
+    store.create_job(org, &new_job(host, now), &audit(org)).await.expect("creating a job").0
 }
 
 /// A bare state change at `at(now)`.
@@ -425,7 +457,7 @@ async fn created_host_reads_back_with_its_labels(store: Arc<dyn Store>) {
     let org = new_org(store.as_ref()).await;
     let mut host = new_host("box-1");
     host.labels.insert("tier".to_owned(), "gold ✨".to_owned());
-    let (created, how) = store.create_host(org, &host).await.unwrap();
+    let (created, how) = store.create_host(org, &host, &audit(org)).await.unwrap();
     assert_eq!(how, Created::New);
     let expected = HostRecord {
         id: host.id,
@@ -443,7 +475,8 @@ async fn created_host_reads_back_with_its_labels(store: Arc<dyn Store>) {
 }
 
 async fn host_in_an_unknown_org_is_not_found(store: Arc<dyn Store>) {
-    let result = store.create_host(OrgId(Uuid::now_v7()), &new_host("box")).await;
+    let unknown = OrgId(Uuid::now_v7());
+    let result = store.create_host(unknown, &new_host("box"), &audit(unknown)).await;
     assert_not_found(result, "org");
 }
 
@@ -453,8 +486,11 @@ async fn another_orgs_host_is_not_found(store: Arc<dyn Store>) {
     let host = create_host(store.as_ref(), org, "box").await;
 
     assert_not_found(store.get_host(intruder, host.id).await, "host");
-    assert_not_found(store.delete_host(intruder, host.id, at(1)).await, "host");
-    assert_not_found(store.create_job(intruder, &new_job(host.id, 1)).await, "host");
+    assert_not_found(store.delete_host(intruder, host.id, at(1), &audit(intruder)).await, "host");
+    assert_not_found(
+        store.create_job(intruder, &new_job(host.id, 1), &audit(intruder)).await,
+        "host",
+    );
     assert!(store.list_hosts(intruder, None, 100).await.unwrap().is_empty());
 
     // Nothing the intruder tried touched the host.
@@ -486,19 +522,24 @@ async fn another_orgs_job_and_its_logs_are_not_found(store: Arc<dyn Store>) {
 async fn create_host_with_a_repeated_idempotency_key_returns_the_first_host(store: Arc<dyn Store>) {
     let org = new_org(store.as_ref()).await;
     let first = NewHost { idempotency_key: Some("req-1".to_owned()), ..new_host("box") };
-    let (created, how) = store.create_host(org, &first).await.unwrap();
+    let (created, how) = store.create_host(org, &first, &audit(org)).await.unwrap();
     assert_eq!(how, Created::New);
 
     // A retry carries a new id and a new token; the first host and its token stand.
     let retry = NewHost { idempotency_key: Some("req-1".to_owned()), ..new_host("box") };
-    let (again, how) = store.create_host(org, &retry).await.unwrap();
+    let (again, how) = store.create_host(org, &retry, &audit(org)).await.unwrap();
     assert_eq!((again, how), (created.clone(), Created::Existing));
     assert_eq!(store.list_hosts(org, None, 100).await.unwrap(), vec![created]);
     assert_not_found(
-        store.redeem_join_token(retry.join_token_hash, secret(), &facts("a"), at(1)).await,
+        store
+            .redeem_join_token(retry.join_token_hash, secret(), &facts("a"), &enrolled(at(1)))
+            .await,
         "join token",
     );
-    store.redeem_join_token(first.join_token_hash, secret(), &facts("a"), at(1)).await.unwrap();
+    store
+        .redeem_join_token(first.join_token_hash, secret(), &facts("a"), &enrolled(at(1)))
+        .await
+        .unwrap();
 }
 
 async fn same_host_idempotency_key_in_another_org_creates_another_host(store: Arc<dyn Store>) {
@@ -506,8 +547,8 @@ async fn same_host_idempotency_key_in_another_org_creates_another_host(store: Ar
     let org_b = new_org(store.as_ref()).await;
     let in_a = NewHost { idempotency_key: Some("req-1".to_owned()), ..new_host("box") };
     let in_b = NewHost { idempotency_key: Some("req-1".to_owned()), ..new_host("box") };
-    let (a, how_a) = store.create_host(org_a, &in_a).await.unwrap();
-    let (b, how_b) = store.create_host(org_b, &in_b).await.unwrap();
+    let (a, how_a) = store.create_host(org_a, &in_a, &audit(org_a)).await.unwrap();
+    let (b, how_b) = store.create_host(org_b, &in_b, &audit(org_b)).await.unwrap();
     assert_eq!((how_a, how_b), (Created::New, Created::New));
     assert_ne!(a.id, b.id);
     assert_eq!((a.org, b.org), (org_a, org_b));
@@ -519,7 +560,7 @@ async fn concurrent_create_host_with_one_idempotency_key_makes_one_host(store: A
     for _ in 0..8 {
         let store = Arc::clone(&store);
         let host = NewHost { idempotency_key: Some("req-1".to_owned()), ..new_host("box") };
-        tasks.spawn(async move { store.create_host(org, &host).await });
+        tasks.spawn(async move { store.create_host(org, &host, &audit(org)).await });
     }
     let results: Vec<_> = tasks.join_all().await.into_iter().map(Result::unwrap).collect();
     let new = results.iter().filter(|(_, how)| *how == Created::New).count();
@@ -532,18 +573,18 @@ async fn concurrent_create_host_with_one_idempotency_key_makes_one_host(store: A
 async fn host_name_is_unique_among_an_orgs_live_hosts(store: Arc<dyn Store>) {
     let org = new_org(store.as_ref()).await;
     create_host(store.as_ref(), org, "box").await;
-    let detail = assert_conflict(store.create_host(org, &new_host("box")).await);
+    let detail = assert_conflict(store.create_host(org, &new_host("box"), &audit(org)).await);
     assert!(detail.contains("box"), "{detail}");
 
     let other_org = new_org(store.as_ref()).await;
-    let (_, how) = store.create_host(other_org, &new_host("box")).await.unwrap();
+    let (_, how) = store.create_host(other_org, &new_host("box"), &audit(other_org)).await.unwrap();
     assert_eq!(how, Created::New);
 }
 
 async fn host_name_can_be_reused_after_the_host_is_deleted(store: Arc<dyn Store>) {
     let org = new_org(store.as_ref()).await;
     let old = create_host(store.as_ref(), org, "box").await;
-    store.delete_host(org, old.id, at(1)).await.unwrap();
+    store.delete_host(org, old.id, at(1), &audit(org)).await.unwrap();
     let new = create_host(store.as_ref(), org, "box").await;
     assert_ne!(new.id, old.id);
     assert_eq!(store.list_hosts(org, None, 100).await.unwrap(), vec![new]);
@@ -555,7 +596,7 @@ async fn list_hosts_pages_by_name_over_live_hosts(store: Arc<dyn Store>) {
         create_host(store.as_ref(), org, name).await;
     }
     let gone = create_host(store.as_ref(), org, "being-deleted").await;
-    store.delete_host(org, gone.id, at(1)).await.unwrap();
+    store.delete_host(org, gone.id, at(1), &audit(org)).await.unwrap();
     let other_org = new_org(store.as_ref()).await;
     create_host(store.as_ref(), other_org, "another-orgs").await;
 
@@ -573,7 +614,8 @@ async fn join_token_enrolls_the_host_with_facts_and_credential(store: Arc<dyn St
     let (host, token) = create_host_with_token(store.as_ref(), org, "box").await;
     let credential = secret();
 
-    let enrolled = store.redeem_join_token(token, credential, &facts("box.lan"), at(7)).await;
+    let enrolled =
+        store.redeem_join_token(token, credential, &facts("box.lan"), &enrolled(at(7))).await;
     let enrolled = enrolled.unwrap();
     assert_eq!(enrolled.id, host);
     assert_eq!(enrolled.enrolled_at, Some(at(7)));
@@ -586,11 +628,11 @@ async fn redeemed_join_token_cannot_be_used_again(store: Arc<dyn Store>) {
     let org = new_org(store.as_ref()).await;
     let (host, token) = create_host_with_token(store.as_ref(), org, "box").await;
     let first = secret();
-    store.redeem_join_token(token, first, &facts("box"), at(1)).await.unwrap();
+    store.redeem_join_token(token, first, &facts("box"), &enrolled(at(1))).await.unwrap();
 
     let second = secret();
     assert_not_found(
-        store.redeem_join_token(token, second, &facts("thief"), at(2)).await,
+        store.redeem_join_token(token, second, &facts("thief"), &enrolled(at(2))).await,
         "join token",
     );
     assert_eq!(store.host_by_credential(second).await.unwrap(), None);
@@ -604,20 +646,25 @@ async fn a_new_join_token_replaces_the_old_one_and_re_enrollment_replaces_the_cr
     let org = new_org(store.as_ref()).await;
     let (host, first_token) = create_host_with_token(store.as_ref(), org, "box").await;
     let old_credential = secret();
-    store.redeem_join_token(first_token, old_credential, &facts("box"), at(1)).await.unwrap();
+    store
+        .redeem_join_token(first_token, old_credential, &facts("box"), &enrolled(at(1)))
+        .await
+        .unwrap();
 
     let unused = secret();
-    store.issue_join_token(org, host, unused, at(TOKEN_EXPIRES), at(2)).await.unwrap();
+    store.issue_join_token(org, host, unused, at(TOKEN_EXPIRES), at(2), &audit(org)).await.unwrap();
     let newest = secret();
-    store.issue_join_token(org, host, newest, at(TOKEN_EXPIRES), at(3)).await.unwrap();
+    store.issue_join_token(org, host, newest, at(TOKEN_EXPIRES), at(3), &audit(org)).await.unwrap();
     assert_not_found(
-        store.redeem_join_token(unused, secret(), &facts("box"), at(4)).await,
+        store.redeem_join_token(unused, secret(), &facts("box"), &enrolled(at(4))).await,
         "join token",
     );
 
     let new_credential = secret();
-    let enrolled =
-        store.redeem_join_token(newest, new_credential, &facts("box2"), at(5)).await.unwrap();
+    let enrolled = store
+        .redeem_join_token(newest, new_credential, &facts("box2"), &enrolled(at(5)))
+        .await
+        .unwrap();
     assert_eq!(enrolled.id, host);
     assert_eq!(store.host_by_credential(old_credential).await.unwrap(), None);
     let found =
@@ -630,12 +677,14 @@ async fn join_token_for_another_orgs_host_is_not_found(store: Arc<dyn Store>) {
     let other = new_org(store.as_ref()).await;
     let (host, _) = create_host_with_token(store.as_ref(), org, "box").await;
     assert_not_found(
-        store.issue_join_token(other, host, secret(), at(TOKEN_EXPIRES), at(1)).await,
+        store
+            .issue_join_token(other, host, secret(), at(TOKEN_EXPIRES), at(1), &audit(other))
+            .await,
         "host",
     );
-    store.delete_host(org, host, at(2)).await.unwrap();
+    store.delete_host(org, host, at(2), &audit(org)).await.unwrap();
     assert_not_found(
-        store.issue_join_token(org, host, secret(), at(TOKEN_EXPIRES), at(3)).await,
+        store.issue_join_token(org, host, secret(), at(TOKEN_EXPIRES), at(3), &audit(org)).await,
         "host",
     );
 }
@@ -647,20 +696,23 @@ async fn expired_join_token_is_refused(store: Arc<dyn Store>) {
 
     // A token works until the instant it expires, not at it.
     assert_not_found(
-        store.redeem_join_token(late, secret(), &facts("late"), at(TOKEN_EXPIRES)).await,
+        store.redeem_join_token(late, secret(), &facts("late"), &enrolled(at(TOKEN_EXPIRES))).await,
         "join token",
     );
     assert_eq!(store.get_host(org, late_host).await.unwrap().enrolled_at, None);
-    store.redeem_join_token(on_time, secret(), &facts("x"), at(TOKEN_EXPIRES - 1)).await.unwrap();
+    store
+        .redeem_join_token(on_time, secret(), &facts("x"), &enrolled(at(TOKEN_EXPIRES - 1)))
+        .await
+        .unwrap();
 }
 
 async fn join_token_of_a_deleted_host_is_refused(store: Arc<dyn Store>) {
     let org = new_org(store.as_ref()).await;
     let (host, token) = create_host_with_token(store.as_ref(), org, "box").await;
-    store.delete_host(org, host, at(1)).await.unwrap();
+    store.delete_host(org, host, at(1), &audit(org)).await.unwrap();
     let credential = secret();
     assert_not_found(
-        store.redeem_join_token(token, credential, &facts("box"), at(2)).await,
+        store.redeem_join_token(token, credential, &facts("box"), &enrolled(at(2))).await,
         "join token",
     );
     assert_eq!(store.host_by_credential(credential).await.unwrap(), None);
@@ -670,7 +722,7 @@ async fn unknown_join_token_is_refused(store: Arc<dyn Store>) {
     let org = new_org(store.as_ref()).await;
     create_host_with_token(store.as_ref(), org, "box").await;
     assert_not_found(
-        store.redeem_join_token(secret(), secret(), &facts("box"), at(1)).await,
+        store.redeem_join_token(secret(), secret(), &facts("box"), &enrolled(at(1))).await,
         "join token",
     );
 }
@@ -683,7 +735,8 @@ async fn concurrent_redeems_of_one_join_token_enroll_once(store: Arc<dyn Store>)
         let store = Arc::clone(&store);
         let credential = secret();
         tasks.spawn(async move {
-            let result = store.redeem_join_token(token, credential, &facts("box"), at(i)).await;
+            let result =
+                store.redeem_join_token(token, credential, &facts("box"), &enrolled(at(i))).await;
             (credential, result)
         });
     }
@@ -709,11 +762,11 @@ async fn host_by_credential_finds_only_live_hosts(store: Arc<dyn Store>) {
     let (host, token) = create_host_with_token(store.as_ref(), org, "box").await;
     let credential = secret();
     assert_eq!(store.host_by_credential(credential).await.unwrap(), None);
-    store.redeem_join_token(token, credential, &facts("box"), at(1)).await.unwrap();
+    store.redeem_join_token(token, credential, &facts("box"), &enrolled(at(1))).await.unwrap();
     assert_eq!(store.host_by_credential(credential).await.unwrap().map(|h| h.id), Some(host));
     assert_eq!(store.host_by_credential(secret()).await.unwrap(), None);
 
-    store.delete_host(org, host, at(2)).await.unwrap();
+    store.delete_host(org, host, at(2), &audit(org)).await.unwrap();
     assert_eq!(store.host_by_credential(credential).await.unwrap(), None);
 }
 
@@ -721,7 +774,7 @@ async fn deleting_a_host_kills_its_credential_and_loses_its_unfinished_jobs(stor
     let org = new_org(store.as_ref()).await;
     let (host, token) = create_host_with_token(store.as_ref(), org, "box").await;
     let credential = secret();
-    store.redeem_join_token(token, credential, &facts("box"), at(1)).await.unwrap();
+    store.redeem_join_token(token, credential, &facts("box"), &enrolled(at(1))).await.unwrap();
     let other_host = create_host(store.as_ref(), org, "other").await;
 
     let queued = create_job(store.as_ref(), org, host, 2).await;
@@ -733,7 +786,7 @@ async fn deleting_a_host_kills_its_credential_and_loses_its_unfinished_jobs(stor
     let finished = move_to(store.as_ref(), finished.id, JobState::Succeeded).await;
     let elsewhere = create_job(store.as_ref(), org, other_host.id, 6).await;
 
-    store.delete_host(org, host, at(100)).await.unwrap();
+    store.delete_host(org, host, at(100), &audit(org)).await.unwrap();
 
     assert_eq!(store.host_by_credential(credential).await.unwrap(), None);
     assert_not_found(store.get_host(org, host).await, "host");
@@ -751,23 +804,23 @@ async fn deleting_a_host_kills_its_credential_and_loses_its_unfinished_jobs(stor
 
 async fn deleting_an_unknown_or_deleted_host_is_not_found(store: Arc<dyn Store>) {
     let org = new_org(store.as_ref()).await;
-    assert_not_found(store.delete_host(org, HostId::new(), at(1)).await, "host");
+    assert_not_found(store.delete_host(org, HostId::new(), at(1), &audit(org)).await, "host");
     let host = create_host(store.as_ref(), org, "box").await;
-    store.delete_host(org, host.id, at(1)).await.unwrap();
-    assert_not_found(store.delete_host(org, host.id, at(2)).await, "host");
+    store.delete_host(org, host.id, at(1), &audit(org)).await.unwrap();
+    assert_not_found(store.delete_host(org, host.id, at(2), &audit(org)).await, "host");
 }
 
 async fn update_host_facts_replaces_the_facts_of_live_hosts_only(store: Arc<dyn Store>) {
     let org = new_org(store.as_ref()).await;
     let (host, token) = create_host_with_token(store.as_ref(), org, "box").await;
-    store.redeem_join_token(token, secret(), &facts("old-name"), at(1)).await.unwrap();
+    store.redeem_join_token(token, secret(), &facts("old-name"), &enrolled(at(1))).await.unwrap();
 
     let newer = HostFacts { cpus: 16, agent_version: "0.2.0".to_owned(), ..facts("new-name") };
     store.update_host_facts(host, &newer).await.unwrap();
     assert_eq!(store.get_host(org, host).await.unwrap().facts, Some(newer.clone()));
 
     assert_not_found(store.update_host_facts(HostId::new(), &newer).await, "host");
-    store.delete_host(org, host, at(2)).await.unwrap();
+    store.delete_host(org, host, at(2), &audit(org)).await.unwrap();
     assert_not_found(store.update_host_facts(host, &newer).await, "host");
 }
 
@@ -776,7 +829,7 @@ async fn record_heartbeats_keeps_the_latest_heartbeat_per_host(store: Arc<dyn St
     let one = create_host(store.as_ref(), org, "one").await.id;
     let two = create_host(store.as_ref(), org, "two").await.id;
     let deleted = create_host(store.as_ref(), org, "deleted").await.id;
-    store.delete_host(org, deleted, at(1)).await.unwrap();
+    store.delete_host(org, deleted, at(1), &audit(org)).await.unwrap();
 
     // One batch: two beats of `one` (the later wins, whatever the order), one of `two`, and beats
     // of a deleted and an unknown host, which are dropped.
@@ -828,7 +881,7 @@ async fn created_job_is_queued_at_attempt_zero(store: Arc<dyn Store>) {
         timeout_secs: None,
         ..new_job(host, 3)
     };
-    let (created, how) = store.create_job(org, &job).await.unwrap();
+    let (created, how) = store.create_job(org, &job, &audit(org)).await.unwrap();
     assert_eq!(how, Created::New);
     let expected = JobRecord {
         id: job.id,
@@ -857,24 +910,27 @@ async fn created_job_is_queued_at_attempt_zero(store: Arc<dyn Store>) {
 async fn create_job_on_a_deleted_host_is_not_found(store: Arc<dyn Store>) {
     let org = new_org(store.as_ref()).await;
     let host = create_host(store.as_ref(), org, "box").await.id;
-    store.delete_host(org, host, at(1)).await.unwrap();
-    assert_not_found(store.create_job(org, &new_job(host, 2)).await, "host");
-    assert_not_found(store.create_job(org, &new_job(HostId::new(), 2)).await, "host");
+    store.delete_host(org, host, at(1), &audit(org)).await.unwrap();
+    assert_not_found(store.create_job(org, &new_job(host, 2), &audit(org)).await, "host");
+    assert_not_found(store.create_job(org, &new_job(HostId::new(), 2), &audit(org)).await, "host");
 }
 
 async fn create_job_with_a_repeated_idempotency_key_returns_the_first_job(store: Arc<dyn Store>) {
     let org = new_org(store.as_ref()).await;
     let host = create_host(store.as_ref(), org, "box").await.id;
     let first = NewJob { idempotency_key: Some("req-1".to_owned()), ..new_job(host, 1) };
-    let (created, how) = store.create_job(org, &first).await.unwrap();
+    let (created, how) = store.create_job(org, &first, &audit(org)).await.unwrap();
     assert_eq!(how, Created::New);
     let retry = NewJob { idempotency_key: Some("req-1".to_owned()), ..new_job(host, 2) };
-    assert_eq!(store.create_job(org, &retry).await.unwrap(), (created.clone(), Created::Existing));
+    assert_eq!(
+        store.create_job(org, &retry, &audit(org)).await.unwrap(),
+        (created.clone(), Created::Existing)
+    );
     assert_not_found(store.get_job(org, retry.id).await, "job");
 
     // The key names the job for good, whatever state it reached since.
     move_to(store.as_ref(), created.id, JobState::Running).await;
-    let (later, how) = store.create_job(org, &retry).await.unwrap();
+    let (later, how) = store.create_job(org, &retry, &audit(org)).await.unwrap();
     assert_eq!((later.id, later.state, how), (created.id, JobState::Running, Created::Existing));
 }
 
@@ -885,8 +941,8 @@ async fn same_job_idempotency_key_in_another_org_creates_another_job(store: Arc<
     let host_b = create_host(store.as_ref(), org_b, "box").await.id;
     let in_a = NewJob { idempotency_key: Some("req-1".to_owned()), ..new_job(host_a, 1) };
     let in_b = NewJob { idempotency_key: Some("req-1".to_owned()), ..new_job(host_b, 1) };
-    let (a, how_a) = store.create_job(org_a, &in_a).await.unwrap();
-    let (b, how_b) = store.create_job(org_b, &in_b).await.unwrap();
+    let (a, how_a) = store.create_job(org_a, &in_a, &audit(org_a)).await.unwrap();
+    let (b, how_b) = store.create_job(org_b, &in_b, &audit(org_b)).await.unwrap();
     assert_eq!((how_a, how_b), (Created::New, Created::New));
     assert_eq!((a.id, a.org, b.id, b.org), (in_a.id, org_a, in_b.id, org_b));
 }
@@ -898,7 +954,7 @@ async fn concurrent_create_job_with_one_idempotency_key_makes_one_job(store: Arc
     for i in 0..8 {
         let store = Arc::clone(&store);
         let job = NewJob { idempotency_key: Some("req-1".to_owned()), ..new_job(host, i) };
-        tasks.spawn(async move { store.create_job(org, &job).await });
+        tasks.spawn(async move { store.create_job(org, &job, &audit(org)).await });
     }
     let results: Vec<_> = tasks.join_all().await.into_iter().map(Result::unwrap).collect();
     assert_eq!(results.iter().filter(|(_, how)| *how == Created::New).count(), 1, "{results:?}");
@@ -1038,14 +1094,14 @@ async fn overdue_jobs_are_waiting_jobs_at_or_past_their_deadline(store: Arc<dyn 
     let org = new_org(store.as_ref()).await;
     let host = create_host(store.as_ref(), org, "box").await.id;
     let with_deadline = |deadline: i64| NewJob { deadline_at: at(deadline), ..new_job(host, 0) };
-    let queued = store.create_job(org, &with_deadline(100)).await.unwrap().0;
-    let dispatched = store.create_job(org, &with_deadline(200)).await.unwrap().0;
+    let queued = store.create_job(org, &with_deadline(100), &audit(org)).await.unwrap().0;
+    let dispatched = store.create_job(org, &with_deadline(200), &audit(org)).await.unwrap().0;
     let dispatched = move_to(store.as_ref(), dispatched.id, JobState::Dispatched).await;
-    let running = store.create_job(org, &with_deadline(50)).await.unwrap().0;
+    let running = store.create_job(org, &with_deadline(50), &audit(org)).await.unwrap().0;
     move_to(store.as_ref(), running.id, JobState::Running).await;
-    let finished = store.create_job(org, &with_deadline(50)).await.unwrap().0;
+    let finished = store.create_job(org, &with_deadline(50), &audit(org)).await.unwrap().0;
     move_to(store.as_ref(), finished.id, JobState::Rejected).await;
-    store.create_job(org, &with_deadline(300)).await.unwrap();
+    store.create_job(org, &with_deadline(300), &audit(org)).await.unwrap();
 
     assert!(store.overdue_jobs(at(99), 10).await.unwrap().is_empty());
     assert_eq!(store.overdue_jobs(at(200), 10).await.unwrap(), vec![queued.clone(), dispatched]);
@@ -1268,4 +1324,118 @@ async fn log_chunks_of_an_unknown_job_are_not_found(store: Arc<dyn Store>) {
     assert_not_found(store.append_log_chunks(unknown, &[chunk(0, b"x")]).await, "job");
     assert_not_found(store.append_log_chunks(unknown, &[]).await, "job");
     assert_not_found(store.job_logs(org, unknown, None, 10).await, "job");
+}
+
+/// An audit entry for `action` on `target` in `org`.
+fn audit_of(org: OrgId, action: &str, target: impl ToString) -> AuditEntry {
+    AuditEntry { action: action.to_owned(), target_id: target.to_string(), ..audit(org) }
+}
+
+/// The actions in the org's audit log, oldest first.
+async fn audited_actions(store: &dyn Store, org: OrgId) -> Vec<(String, String)> {
+    let mut entries = audit_log(store, org).await;
+    entries.reverse();
+    entries.into_iter().map(|entry| (entry.action, entry.target_id)).collect()
+}
+
+async fn host_and_job_changes_commit_with_their_audit_entries(store: Arc<dyn Store>) {
+    let org = new_org(store.as_ref()).await;
+    let host = new_host("box");
+    let create = audit_of(org, "host.create", host.id);
+    store.create_host(org, &host, &create).await.unwrap();
+    let token = audit_of(org, "host.join_token.create", host.id);
+    store.issue_join_token(org, host.id, secret(), at(TOKEN_EXPIRES), at(1), &token).await.unwrap();
+    let job = new_job(host.id, 2);
+    store.create_job(org, &job, &audit_of(org, "job.create", job.id)).await.unwrap();
+    let cancel = JobTransition {
+        reason: Some("cancelled before it ran".to_owned()),
+        ..change(job.id, JobState::Queued, JobState::Cancelled, 3)
+    };
+    let cancelled = store.cancel_job(org, &cancel, &audit_of(org, "job.cancel", job.id)).await;
+    assert_eq!(cancelled.unwrap().state, JobState::Cancelled);
+    store.delete_host(org, host.id, at(4), &audit_of(org, "host.delete", host.id)).await.unwrap();
+
+    let expected = [
+        ("host.create", host.id.to_string()),
+        ("host.join_token.create", host.id.to_string()),
+        ("job.create", job.id.to_string()),
+        ("job.cancel", job.id.to_string()),
+        ("host.delete", host.id.to_string()),
+    ]
+    .map(|(action, target)| (action.to_owned(), target));
+    assert_eq!(audited_actions(store.as_ref(), org).await, expected);
+    let first = audit_log(store.as_ref(), org).await.pop().unwrap();
+    assert_eq!(first, create, "the entry reads back as written");
+}
+
+async fn a_failed_host_or_job_change_leaves_no_audit_entry(store: Arc<dyn Store>) {
+    let org = new_org(store.as_ref()).await;
+    let host = create_host(store.as_ref(), org, "box").await;
+    let queued = create_job(store.as_ref(), org, host.id, 1).await;
+    move_to(store.as_ref(), queued.id, JobState::Running).await;
+    let before = audit_log(store.as_ref(), org).await;
+    let unknown = HostId::new();
+
+    let taken = audit_of(org, "host.create", "taken");
+    assert_conflict(store.create_host(org, &new_host("box"), &taken).await);
+    let delete = audit_of(org, "host.delete", unknown);
+    assert_not_found(store.delete_host(org, unknown, at(2), &delete).await, "host");
+    let token = audit_of(org, "host.join_token.create", unknown);
+    let expires = at(TOKEN_EXPIRES);
+    let issued = store.issue_join_token(org, unknown, secret(), expires, at(2), &token).await;
+    assert_not_found(issued, "host");
+    let job = audit_of(org, "job.create", "x");
+    assert_not_found(store.create_job(org, &new_job(unknown, 2), &job).await, "host");
+    // The job runs now: a cancel that saw it queued loses the compare-and-set.
+    let stale = change(queued.id, JobState::Queued, JobState::Cancelled, 3);
+    let cancel = audit_of(org, "job.cancel", queued.id);
+    assert_conflict(store.cancel_job(org, &stale, &cancel).await);
+    let other_org = new_org(store.as_ref()).await;
+    let running = change(queued.id, JobState::Running, JobState::Cancelled, 3);
+    let foreign = audit_of(other_org, "job.cancel", queued.id);
+    assert_not_found(store.cancel_job(other_org, &running, &foreign).await, "job");
+
+    assert_eq!(audit_log(store.as_ref(), org).await, before);
+    assert_eq!(audit_log(store.as_ref(), other_org).await, []);
+    assert_eq!(store.get_job(org, queued.id).await.unwrap().state, JobState::Running);
+}
+
+async fn an_idempotent_repeat_writes_no_second_audit_entry(store: Arc<dyn Store>) {
+    let org = new_org(store.as_ref()).await;
+    let host = NewHost { idempotency_key: Some("key-1".to_owned()), ..new_host("box") };
+    store.create_host(org, &host, &audit_of(org, "host.create", host.id)).await.unwrap();
+    let repeat = store.create_host(org, &host, &audit_of(org, "host.create", host.id)).await;
+    assert_eq!(repeat.unwrap().1, Created::Existing);
+    let job = NewJob { idempotency_key: Some("key-2".to_owned()), ..new_job(host.id, 1) };
+    store.create_job(org, &job, &audit_of(org, "job.create", job.id)).await.unwrap();
+    let repeat = store.create_job(org, &job, &audit_of(org, "job.create", job.id)).await;
+    assert_eq!(repeat.unwrap().1, Created::Existing);
+
+    let expected = [("host.create", host.id.to_string()), ("job.create", job.id.to_string())]
+        .map(|(action, target)| (action.to_owned(), target));
+    assert_eq!(audited_actions(store.as_ref(), org).await, expected);
+}
+
+async fn enrollment_commits_an_agent_audit_entry_and_a_refused_one_none(store: Arc<dyn Store>) {
+    let org = new_org(store.as_ref()).await;
+    let (host, token) = create_host_with_token(store.as_ref(), org, "box").await;
+    let enrollment = enrolled(at(5));
+    store.redeem_join_token(token, secret(), &facts("box"), &enrollment).await.unwrap();
+    let refused = store.redeem_join_token(token, secret(), &facts("box"), &enrolled(at(6))).await;
+    assert_not_found(refused, "join token");
+
+    let entries = audit_log(store.as_ref(), org).await;
+    let expected = AuditEntry {
+        id: enrollment.audit_id,
+        org,
+        at: at(5),
+        actor: Requester { kind: RequesterKind::Agent, id: host.to_string() },
+        action: "host.enroll".to_owned(),
+        target_kind: "host".to_owned(),
+        target_id: host.to_string(),
+        client_ip: enrollment.client_ip.clone(),
+        outcome: "success".to_owned(),
+    };
+    assert_eq!(entries.first(), Some(&expected));
+    assert_eq!(entries.iter().filter(|entry| entry.action == "host.enroll").count(), 1);
 }
