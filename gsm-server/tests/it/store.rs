@@ -18,7 +18,9 @@ use gsm_core::job::{
 };
 use gsm_core::runner::Stream;
 use gsm_proto::agent::HostFacts;
-use gsm_server::store::access::{AuditEntry, AuditFilter};
+use gsm_server::store::access::{
+    AuditEntry, AuditFilter, NewInvite, NewSession, NewUser, RefreshOutcome, SessionId, UserId,
+};
 use gsm_server::store::{
     ApiKeyRecord, Created, Enrollment, HostRecord, JobFilter, JobRecord, JobTransition, NewHost,
     NewJob, NewLogChunk, OrgId, PostgresStore, SecretHash, SqliteStore, Store, StoreError,
@@ -70,6 +72,11 @@ conformance!(
     a_failed_host_or_job_change_leaves_no_audit_entry,
     an_idempotent_repeat_writes_no_second_audit_entry,
     enrollment_commits_an_agent_audit_entry_and_a_refused_one_none,
+    user_is_found_by_email_in_any_case_and_an_email_has_one_account,
+    an_org_always_keeps_an_owner_and_a_refused_change_leaves_no_audit_entry,
+    a_rotated_refresh_token_presented_again_revokes_the_whole_session,
+    an_invite_is_accepted_once_and_never_when_expired_or_revoked,
+    api_keys_list_newest_first_with_expiry_last_use_and_revocation,
     created_org_reads_back,
     duplicate_org_id_is_a_conflict,
     api_key_is_found_by_its_key_id_in_any_org,
@@ -1438,4 +1445,163 @@ async fn enrollment_commits_an_agent_audit_entry_and_a_refused_one_none(store: A
     };
     assert_eq!(entries.first(), Some(&expected));
     assert_eq!(entries.iter().filter(|entry| entry.action == "host.enroll").count(), 1);
+}
+
+async fn new_user(store: &dyn Store, email: &str) -> UserId {
+    let user = NewUser {
+        id: UserId(Uuid::now_v7()),
+        email: email.to_owned(),
+        display_name: "A User".to_owned(),
+        password_hash: "$argon2id$not-checked-here".to_owned(),
+        now: at(0),
+    };
+    store.create_user(&user).await.expect("creating a user").id
+}
+
+/// An org created by `owner` through the audited path.
+async fn org_owned_by(store: &dyn Store, owner: UserId) -> OrgId {
+    let id = OrgId(Uuid::now_v7());
+    let entry = audit_of(id, "org.create", id);
+    store.create_org_with_owner(id, "an org", owner, &entry).await.expect("creating an org");
+    id
+}
+
+async fn user_is_found_by_email_in_any_case_and_an_email_has_one_account(store: Arc<dyn Store>) {
+    let alice = new_user(store.as_ref(), "Alice@Example.com").await;
+    let found = store.user_by_email("alice@example.com").await.unwrap().expect("alice");
+    assert_eq!(found.id, alice);
+    assert_eq!(store.get_user(alice).await.unwrap().id, alice);
+    assert_eq!(store.user_by_email("bob@example.com").await.unwrap(), None);
+    let again = NewUser {
+        id: UserId(Uuid::now_v7()),
+        email: "ALICE@example.com".to_owned(),
+        display_name: "Another".to_owned(),
+        password_hash: "x".to_owned(),
+        now: at(1),
+    };
+    assert_conflict(store.create_user(&again).await);
+}
+
+async fn an_org_always_keeps_an_owner_and_a_refused_change_leaves_no_audit_entry(
+    store: Arc<dyn Store>,
+) {
+    let alice = new_user(store.as_ref(), "alice@example.com").await;
+    let bob = new_user(store.as_ref(), "bob@example.com").await;
+    let org = org_owned_by(store.as_ref(), alice).await;
+    let before = audit_log(store.as_ref(), org).await;
+
+    let remove = audit_of(org, "member.remove", alice);
+    assert_conflict(store.remove_member(org, alice, &remove).await);
+    let demote = audit_of(org, "member.update", alice);
+    assert_conflict(store.set_member_role(org, alice, "admin", &demote).await);
+    assert_eq!(audit_log(store.as_ref(), org).await, before);
+
+    store.add_member(org, bob, "owner", at(1)).await.unwrap();
+    store.remove_member(org, alice, &remove).await.unwrap();
+    let members: Vec<_> =
+        store.list_members(org).await.unwrap().into_iter().map(|m| (m.user, m.role)).collect();
+    assert_eq!(members, [(bob, "owner".to_owned())]);
+    assert_eq!(store.memberships(alice).await.unwrap(), []);
+    assert_eq!(audit_log(store.as_ref(), org).await.first(), Some(&remove));
+}
+
+async fn a_rotated_refresh_token_presented_again_revokes_the_whole_session(store: Arc<dyn Store>) {
+    let alice = new_user(store.as_ref(), "alice@example.com").await;
+    let session = SessionId(Uuid::now_v7());
+    let [first, second, third] = [secret(), secret(), secret()];
+    let new = NewSession {
+        id: session,
+        user: alice,
+        refresh_hash: first,
+        expires_at: at(1_000),
+        now: at(0),
+    };
+    store.create_session(&new).await.unwrap();
+    let rotated = RefreshOutcome::Rotated { session, user: alice };
+    assert_eq!(store.rotate_refresh_token(first, second, at(1)).await.unwrap(), rotated);
+    assert_eq!(store.rotate_refresh_token(second, third, at(2)).await.unwrap(), rotated);
+    assert!(store.session_user(session, at(3)).await.unwrap().is_some());
+
+    let replayed = store.rotate_refresh_token(first, secret(), at(4)).await.unwrap();
+    assert_eq!(replayed, RefreshOutcome::Reused);
+    assert_eq!(
+        store.rotate_refresh_token(third, secret(), at(5)).await.unwrap(),
+        RefreshOutcome::Invalid,
+        "the newest token of a revoked session is dead too"
+    );
+    assert_eq!(store.session_user(session, at(5)).await.unwrap(), None);
+    let unknown = store.rotate_refresh_token(secret(), secret(), at(6)).await.unwrap();
+    assert_eq!(unknown, RefreshOutcome::Invalid);
+}
+
+async fn an_invite_is_accepted_once_and_never_when_expired_or_revoked(store: Arc<dyn Store>) {
+    let alice = new_user(store.as_ref(), "alice@example.com").await;
+    let bob = new_user(store.as_ref(), "bob@example.com").await;
+    let carol = new_user(store.as_ref(), "carol@example.com").await;
+    let org = org_owned_by(store.as_ref(), alice).await;
+    let invite = |email: &str, expires: i64| NewInvite {
+        id: Uuid::now_v7(),
+        org,
+        email: email.to_owned(),
+        role: "operator".to_owned(),
+        token_hash: secret(),
+        created_by: Some(alice),
+        expires_at: at(expires),
+        now: at(0),
+    };
+    let for_bob = invite("bob@example.com", 100);
+    store.create_invite(&for_bob, &audit_of(org, "invite.create", for_bob.id)).await.unwrap();
+    let accepted = store.accept_invite(for_bob.token_hash, bob, at(1)).await.unwrap();
+    assert_eq!((accepted.id, accepted.accepted_at), (for_bob.id, Some(at(1))));
+    let roles: Vec<_> =
+        store.memberships(bob).await.unwrap().into_iter().map(|m| (m.org.id, m.role)).collect();
+    assert_eq!(roles, [(org, "operator".to_owned())]);
+    let twice = store.accept_invite(for_bob.token_hash, carol, at(2)).await;
+    assert_not_found(twice, "invite");
+
+    let late = invite("carol@example.com", 10);
+    store.create_invite(&late, &audit_of(org, "invite.create", late.id)).await.unwrap();
+    assert_not_found(store.accept_invite(late.token_hash, carol, at(10)).await, "invite");
+    let revoked = invite("carol@example.com", 100);
+    store.create_invite(&revoked, &audit_of(org, "invite.create", revoked.id)).await.unwrap();
+    let revoke = audit_of(org, "invite.revoke", revoked.id);
+    store.revoke_invite(org, revoked.id, &revoke).await.unwrap();
+    assert_not_found(store.accept_invite(revoked.token_hash, carol, at(3)).await, "invite");
+    assert_eq!(store.memberships(carol).await.unwrap(), []);
+}
+
+async fn api_keys_list_newest_first_with_expiry_last_use_and_revocation(store: Arc<dyn Store>) {
+    let alice = new_user(store.as_ref(), "alice@example.com").await;
+    let org = org_owned_by(store.as_ref(), alice).await;
+    let key = |key_id: &str, created: i64, expires: Option<i64>| ApiKeyRecord {
+        key_id: key_id.to_owned(),
+        org,
+        name: format!("{key_id} key"),
+        role: "viewer".to_owned(),
+        secret_hash: secret(),
+        created_at: at(created),
+        revoked_at: None,
+        created_by: Some(alice),
+        expires_at: expires.map(at),
+        last_used_at: None,
+    };
+    let old = key("old", 1, None);
+    let new = key("new", 2, Some(500));
+    for record in [&old, &new] {
+        let entry = audit_of(org, "api_key.create", &record.key_id);
+        store.create_api_key_audited(record, &entry).await.unwrap();
+    }
+    assert_eq!(store.list_api_keys(org).await.unwrap(), [new.clone(), old.clone()]);
+
+    store.touch_api_key("old", at(7)).await.unwrap();
+    let other_org = new_org(store.as_ref()).await;
+    let foreign = audit_of(other_org, "api_key.revoke", "old");
+    assert_not_found(store.revoke_api_key(other_org, "old", &foreign).await, "api key");
+    let revoke = audit_of(org, "api_key.revoke", "old");
+    store.revoke_api_key(org, "old", &revoke).await.unwrap();
+
+    let listed = store.list_api_keys(org).await.unwrap();
+    let expected_old = ApiKeyRecord { revoked_at: Some(at(0)), last_used_at: Some(at(7)), ..old };
+    assert_eq!(listed, [new, expected_old]);
+    assert_eq!(store.list_api_keys(other_org).await.unwrap(), []);
 }
