@@ -8,7 +8,10 @@ use schemars::{Schema, schema_for};
 
 use crate::agent::{AgentMessage, EnrollRequest, EnrollResponse, ServerMessage};
 use crate::rest::{
-    CreateHost, CreateJob, ErrorBody, Host, HostCreated, Job, JobLogs, OrgInitialized, Page,
+    AcceptInvite, ApiKey, ApiKeyCreated, AuditEntry, CreateApiKey, CreateHost, CreateInvite,
+    CreateJob, ErrorBody, Host, HostCreated, Invite, InviteCreated, Job, JobLogs, Login, Me,
+    Member, Org, OrgInitialized, OrgMembership, OrgName, Page, RefreshRequest, SetRole, TokenPair,
+    User,
 };
 
 /// Every published schema, by file stem.
@@ -28,5 +31,26 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("job", schema_for!(Job)),
         ("job-page", schema_for!(Page<Job>)),
         ("job-logs", schema_for!(JobLogs)),
+        ("login", schema_for!(Login)),
+        ("refresh-request", schema_for!(RefreshRequest)),
+        ("token-pair", schema_for!(TokenPair)),
+        ("user", schema_for!(User)),
+        ("me", schema_for!(Me)),
+        ("org", schema_for!(Org)),
+        ("org-name", schema_for!(OrgName)),
+        ("org-membership-page", schema_for!(Page<OrgMembership>)),
+        ("member-page", schema_for!(Page<Member>)),
+        ("set-role", schema_for!(SetRole)),
+        ("create-invite", schema_for!(CreateInvite)),
+        ("invite", schema_for!(Invite)),
+        ("invite-created", schema_for!(InviteCreated)),
+        ("invite-page", schema_for!(Page<Invite>)),
+        ("accept-invite", schema_for!(AcceptInvite)),
+        ("create-api-key", schema_for!(CreateApiKey)),
+        ("api-key", schema_for!(ApiKey)),
+        ("api-key-created", schema_for!(ApiKeyCreated)),
+        ("api-key-page", schema_for!(Page<ApiKey>)),
+        ("audit-entry", schema_for!(AuditEntry)),
+        ("audit-page", schema_for!(Page<AuditEntry>)),
     ]
 }
