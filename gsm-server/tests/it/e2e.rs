@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use gsm_core::job::{CommandSpec, HostId, JobId, JobKind, JobState};
 use gsm_proto::client::Client;
-use gsm_proto::rest::{CreateHost, CreateJob, Job, OrgInitialized};
+use gsm_proto::rest::{CreateHost, CreateJob, Job, Login, Me, OrgInitialized, TokenPair};
 use tempfile::TempDir;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -497,4 +497,47 @@ async fn a_job_cancelled_while_running_ends_cancelled_with_its_group_killed() {
     assert!(cancelled.result.is_some());
     assert!(!alive(grandchild), "the TERM-ignoring grandchild is killed with the group");
     assert!(fx.output(job.id).await.contains("started"), "partial output is kept");
+}
+
+#[tokio::test]
+async fn init_with_an_email_and_a_password_file_makes_an_owner_who_logs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = "correct horse battery staple";
+    let password_file = dir.path().join("owner-password");
+    std::fs::write(&password_file, format!("{password}\n")).unwrap();
+    let output = Command::new(server_bin())
+        .args(["init", "--org", "acme", "--email", "Owner@Example.com", "--password-file"])
+        .arg(&password_file)
+        .arg("--data-dir")
+        .arg(dir.path().join("server"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let org: OrgInitialized = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("created owner user"));
+    let server = Server::start(dir.path()).await;
+    let http = reqwest::Client::new();
+    let login = |password: &str| {
+        let body = Login { email: "owner@example.com".to_owned(), password: password.to_owned() };
+        http.post(format!("{}/api/v1/auth/login", server.base())).json(&body).send()
+    };
+
+    let refused = login("not the password at all").await.unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let tokens: TokenPair =
+        login(password).await.unwrap().error_for_status().unwrap().json().await.unwrap();
+    let me: Me = http
+        .get(format!("{}/api/v1/me", server.base()))
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me.user.email, "Owner@Example.com", "kept as typed, found in any case");
+    let roles: Vec<_> = me.memberships.iter().map(|m| (m.org.id, m.role.as_str())).collect();
+    assert_eq!(roles, [(org.org, "owner")]);
 }
