@@ -5,6 +5,7 @@
 //! Run in release: `cargo run --release -p gsm-bench -- all` (or `make bench`).
 #![allow(clippy::print_stdout)]
 
+mod auth;
 mod presence;
 mod rcon;
 mod runner;
@@ -33,6 +34,8 @@ enum Which {
     /// 7 Days to Die: log parsing on one core, and a console command through the adapter
     /// against the raw socket round trip.
     Sdtd,
+    /// Login latency and authenticated `GET …/hosts` against the real gsm-server (issue #4).
+    Auth,
     /// Every benchmark above, in order.
     All,
 }
@@ -45,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         Which::Sdtd => sdtd::run(),
         Which::Rcon => rcon::run(),
         Which::Spine(args) => spine::run(&args),
+        Which::Auth => auth::run(),
         Which::All => {
             runner::run()?;
             presence::run()?;

@@ -17,8 +17,8 @@ mod logs;
 mod procfs;
 mod real_agent;
 mod scale;
-mod server;
-mod stats;
+pub(crate) mod server;
+pub(crate) mod stats;
 mod throughput;
 mod virtual_agent;
 
