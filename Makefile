@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test demo fmt lint unit bench build help fuzz-smoke
+.PHONY: test demo fmt lint unit bench build help fuzz-smoke schemathesis
 
 help:
 	@echo "make demo   build gsm and show it working"
@@ -12,7 +12,7 @@ help:
 	@echo "make bench  print the performance figures (see docs/benchmarks.md)"
 	@echo "make fuzz-smoke  fuzz the protocol decoders briefly (needs a nightly toolchain)"
 
-test: fmt lint unit
+test: fmt lint unit schemathesis
 
 fmt:
 	$(CARGO) fmt --all --check
@@ -26,6 +26,10 @@ unit:
 
 build:
 	$(CARGO) build --workspace --locked
+
+# The live server against its own OpenAPI document (Schemathesis, in a venv under GSM_VENV).
+schemathesis:
+	scripts/schemathesis.sh
 
 fuzz-smoke:
 	scripts/fuzz-smoke.sh

@@ -35,6 +35,7 @@ pub struct ErrorDetail {
 
 /// One page of a list, with the cursor for the next page when there is one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "{T}Page")]
 pub struct Page<T> {
     /// The items of this page.
     pub items: Vec<T>,

@@ -84,6 +84,14 @@ fn validate(request: &CreateJob) -> Result<(), ApiError> {
     if request.timeout_secs == Some(0) {
         return invalid("timeout_secs must be at least 1".into());
     }
+    // Stored as signed 64-bit integers.
+    for (name, value) in
+        [("timeout_secs", request.timeout_secs), ("output_cap_bytes", request.output_cap_bytes)]
+    {
+        if value.is_some_and(|value| i64::try_from(value).is_err()) {
+            return invalid(format!("{name} must be at most {}", i64::MAX));
+        }
+    }
     if let Some(deadline) = request.deadline_secs
         && (deadline == 0 || Duration::from_secs(deadline) > MAX_DEADLINE)
     {

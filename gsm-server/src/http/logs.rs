@@ -29,6 +29,8 @@ use crate::store::{OrgId, StoreResult};
 
 const DEFAULT_CHUNKS: u32 = 100;
 const MAX_CHUNKS: u32 = 1000;
+/// The largest sequence number a chunk can have.
+const MAX_SEQ: u64 = i64::MAX as u64;
 /// A follower re-reads at least this often even without an announcement (another replica may
 /// have stored the chunks).
 const FOLLOW_POLL: Duration = Duration::from_secs(2);
@@ -38,6 +40,7 @@ const FOLLOW_POLL: Duration = Duration::from_secs(2);
 #[into_params(parameter_in = Query)]
 pub(super) struct LogQuery {
     /// Only chunks after this sequence number (absent: from the start).
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     after_seq: Option<u64>,
     /// Chunks per page.
     #[param(minimum = 1, maximum = 1000)]
@@ -45,6 +48,17 @@ pub(super) struct LogQuery {
 }
 
 impl LogQuery {
+    /// `after_seq`, bounded: sequence numbers are stored as signed 64-bit integers.
+    fn after_seq(&self) -> Result<Option<u64>, ApiError> {
+        match self.after_seq {
+            Some(seq) if seq > MAX_SEQ => Err(ApiError::bad_request(
+                "invalid_after_seq",
+                format!("after_seq {seq} is out of range; at most {MAX_SEQ}"),
+            )),
+            other => Ok(other),
+        }
+    }
+
     fn limit(&self) -> Result<u32, ApiError> {
         match self.limit {
             None => Ok(DEFAULT_CHUNKS),
@@ -103,7 +117,8 @@ pub(super) async fn page(
     let Query(query) =
         query.map_err(|err| ApiError::bad_request("invalid_query", err.body_text()))?;
     let limit = query.limit()?;
-    Ok(Json(read_page(&state, access.org, parse_job(&job)?, query.after_seq, limit).await?))
+    let after_seq = query.after_seq()?;
+    Ok(Json(read_page(&state, access.org, parse_job(&job)?, after_seq, limit).await?))
 }
 
 /// A WebSocket: after the upgrade the server sends `JobLogs` pages as text messages, as chunks are
@@ -132,13 +147,13 @@ pub(super) async fn follow(
     let Query(query) =
         query.map_err(|err| ApiError::bad_request("invalid_query", err.body_text()))?;
     let limit = query.limit()?;
+    let after_seq = query.after_seq()?;
     let job = parse_job(&job)?;
     // Refuse before upgrading when the job is not the caller's.
     state.store.get_job(access.org, job).await?;
     let upgrade = upgrade
         .map_err(|err| ApiError::new(err.status(), "websocket_required", err.body_text()))?;
-    Ok(upgrade
-        .on_upgrade(move |socket| stream(state, access.org, job, query.after_seq, limit, socket)))
+    Ok(upgrade.on_upgrade(move |socket| stream(state, access.org, job, after_seq, limit, socket)))
 }
 
 async fn stream(
