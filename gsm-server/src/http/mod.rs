@@ -13,8 +13,8 @@ mod hosts;
 mod invites;
 mod jobs;
 mod logs;
-mod openapi;
 mod members;
+mod openapi;
 mod orgs;
 pub mod rate_limit;
 mod users;
@@ -40,7 +40,6 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/orgs/{org}/hosts", get(hosts::list).post(hosts::create))
         .route("/api/v1/orgs/{org}/hosts/{host}", get(hosts::get).delete(hosts::delete))
         .route("/api/v1/orgs/{org}/hosts/{host}/join-tokens", post(hosts::new_join_token))
@@ -49,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/orgs/{org}/jobs/{job}/cancel", post(jobs::cancel))
         .route("/api/v1/orgs/{org}/jobs/{job}/logs", get(logs::page))
         .route("/api/v1/orgs/{org}/jobs/{job}/logs/follow", get(logs::follow))
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .merge(access_routes())
         .fallback(not_found)
 }
