@@ -146,8 +146,9 @@ impl SecretSource {
             SecretSource::File(path) => std::fs::read_to_string(path)
                 .map(|text| text.strip_suffix('\n').unwrap_or(&text).to_owned())
                 .map_err(|err| AdapterError::Secret(format!("reading {path}: {err}"))),
-            SecretSource::Env(name) => std::env::var(name)
-                .map_err(|_| AdapterError::Secret(format!("environment variable {name} is not set"))),
+            SecretSource::Env(name) => std::env::var(name).map_err(|_| {
+                AdapterError::Secret(format!("environment variable {name} is not set"))
+            }),
         }
     }
 }
