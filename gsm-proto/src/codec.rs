@@ -68,8 +68,15 @@ fn decode<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, Protocol
     let envelope: Envelope = serde_json::from_str(text)
         .map_err(|err| ProtocolError::Malformed { detail: err.to_string() })?;
     if !known.contains(&envelope.kind.as_str()) {
-        let mut kind = envelope.kind;
-        kind.truncate(64);
+        // Echo at most 64 bytes of the peer's kind, cut on a character boundary.
+        let kind: String = envelope
+            .kind
+            .chars()
+            .scan(0, |len, c| {
+                *len += c.len_utf8();
+                (*len <= 64).then_some(c)
+            })
+            .collect();
         return Err(ProtocolError::Unsupported { kind, known: known.join(", ") });
     }
     serde_json::from_str(text).map_err(|err| ProtocolError::Malformed { detail: err.to_string() })

@@ -136,6 +136,15 @@ fn unknown_kind_is_unsupported_and_names_what_this_side_speaks() {
 }
 
 #[test]
+fn a_long_non_ascii_unknown_kind_is_cut_on_a_character_boundary() {
+    // Found by the agent_frame fuzz target: cutting at byte 64 split a multi-byte character.
+    let kind = format!("job_{}", "Ν̛͞".repeat(40));
+    let err = decode_agent(&format!(r#"{{"type":"{kind}"}}"#)).unwrap_err();
+    let ProtocolError::Unsupported { kind: echoed, .. } = err else { panic!("{err:?}") };
+    assert!(echoed.len() <= 64 && kind.starts_with(&echoed), "{echoed:?}");
+}
+
+#[test]
 fn unknown_fields_from_a_newer_peer_are_ignored() {
     let mut value = serde_json::to_value(&agent_examples()[0]).unwrap();
     value["facts"]["gpu"] = "yes".into();
