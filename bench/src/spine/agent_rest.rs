@@ -23,7 +23,7 @@ pub async fn run(bench: &Bench) -> anyhow::Result<()> {
     let agent = RealAgent::start(binary, &server.api, "at-rest", &[]).await?;
     tokio::time::sleep(SETTLE).await;
     let window = CpuWindow::start(agent.pid())?;
-    let contention = Contention::start(&[agent.pid(), server.pid()])?;
+    let contention = Contention::start(Backend::Sqlite, &[agent.pid(), server.pid()])?;
     tokio::time::sleep(WINDOW).await;
     let (cpu, took) = window.percent()?;
     let (rss, peak) = (rss_mib(agent.pid())?, peak_rss_mib(agent.pid())?);

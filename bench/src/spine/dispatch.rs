@@ -2,10 +2,10 @@
 //! sequentially, over loopback.
 //!
 //! The job is read back to back until it shows `succeeded`, so the figure has no polling
-//! interval in it (one read is about a millisecond on loopback, so that is its resolution). With a
-//! virtual worker, the time until the worker holds the server's ack of the job's end is reported
-//! too: it is what an agent waits for before it forgets a job. The same server serves every
-//! variant; only the agents connected change.
+//! interval in it (one read is well under a millisecond on loopback: that is its resolution), and
+//! the next job is created at once. With a virtual worker, the time until the worker held the
+//! server's ack of each job's end is reported too: it is what an agent waits for before it
+//! forgets a job. The same server serves every variant; only the agents connected change.
 
 use std::time::{Duration, Instant};
 
@@ -38,14 +38,14 @@ pub async fn run(bench: &Bench, backend: Backend) -> anyhow::Result<()> {
 
     {
         let workers = Workers::connect(&api, std::slice::from_ref(&worker), &events).await?;
-        let contention = Contention::start(&[server.pid()])?;
+        let contention = Contention::start(backend, &[server.pid()])?;
         let samples = measure(&api, worker.host, jobs, Some(&events)).await?;
         report(backend, "1 virtual agent", jobs, samples, &contention);
         drop(workers);
     }
     if let Some(binary) = &bench.binaries.agent {
         let agent = RealAgent::start(binary, &api, "real-worker", &[]).await?;
-        let contention = Contention::start(&[server.pid(), agent.pid()])?;
+        let contention = Contention::start(backend, &[server.pid(), agent.pid()])?;
         let samples = measure(&api, agent.host, jobs, None)
             .await
             .map_err(|err| err.context(format!("the real agent's log:\n{}", agent.log_tail())))?;
@@ -55,7 +55,7 @@ pub async fn run(bench: &Bench, backend: Backend) -> anyhow::Result<()> {
     let mut idle = IdleFleet::connect(&api, &idle_hosts, 32).await?;
     {
         let mut workers = Workers::connect(&api, std::slice::from_ref(&worker), &events).await?;
-        let contention = Contention::start(&[server.pid()])?;
+        let contention = Contention::start(backend, &[server.pid()])?;
         let samples = measure(&api, worker.host, jobs, Some(&events)).await?;
         workers.check()?;
         idle.check()?;
@@ -64,7 +64,7 @@ pub async fn run(bench: &Bench, backend: Backend) -> anyhow::Result<()> {
     }
     if let Some(binary) = &bench.binaries.agent {
         let agent = RealAgent::start(binary, &api, "real-worker-2", &[]).await?;
-        let contention = Contention::start(&[server.pid(), agent.pid()])?;
+        let contention = Contention::start(backend, &[server.pid(), agent.pid()])?;
         let samples = measure(&api, agent.host, jobs, None)
             .await
             .map_err(|err| err.context(format!("the real agent's log:\n{}", agent.log_tail())))?;
@@ -114,13 +114,14 @@ fn report(
 struct Measured {
     /// Created until a read shows `succeeded`.
     succeeded: Samples,
-    /// Created until the virtual worker has the server's ack of the end.
+    /// Created until the virtual worker had the server's ack of the end.
     end_acked: Option<Samples>,
 }
 
-/// Runs `jobs` trivial jobs one after another on `host` (after a warm-up) and times each. The job
-/// is read back to back until it shows `succeeded`; with a virtual worker, when the worker gets
-/// the server's ack of the job's end is timed too.
+/// Runs `jobs` trivial jobs one after another on `host` (after a warm-up) and times each: the job
+/// is read back to back until it shows `succeeded`, and the next is created at once, as a client
+/// running jobs in sequence would. With a virtual worker, when the worker got the server's ack
+/// of each job's end is collected afterwards; nothing waits for it.
 async fn measure(
     api: &Api,
     host: HostId,
@@ -129,44 +130,34 @@ async fn measure(
 ) -> anyhow::Result<Measured> {
     let request = command_job(host, "/bin/true", &[]);
     let mut succeeded = Samples::with_capacity(jobs);
-    let mut end_acked = events.map(|_| Samples::with_capacity(jobs));
+    let mut created = Vec::with_capacity(jobs);
     for i in 0..WARMUP + jobs {
         let started = Instant::now();
         let job = api.create_job(&request).await?;
-        let acked = async {
-            match events {
-                Some(events) => {
-                    events.acked.wait(job.id, JOB_TIMEOUT).await.map(|()| Some(started.elapsed()))
+        loop {
+            let now = api.job(job.id).await?;
+            match now.state {
+                JobState::Succeeded => break,
+                state if state.is_terminal() => {
+                    bail!("job {} ended {state:?}: {:?} {:?}", job.id, now.reason, now.result)
                 }
-                None => Ok(None),
-            }
-        };
-        let seen = async {
-            loop {
-                let now = api.job(job.id).await?;
-                match now.state {
-                    JobState::Succeeded => return Ok(started.elapsed()),
-                    state if state.is_terminal() => {
-                        bail!("job {} ended {state:?}: {:?} {:?}", job.id, now.reason, now.result)
-                    }
-                    _ if started.elapsed() > JOB_TIMEOUT => {
-                        bail!("job {} is still {:?} after {JOB_TIMEOUT:?}", job.id, now.state)
-                    }
-                    _ => {}
+                _ if started.elapsed() > JOB_TIMEOUT => {
+                    bail!("job {} is still {:?} after {JOB_TIMEOUT:?}", job.id, now.state)
                 }
-            }
-        };
-        let (acked, seen) = tokio::join!(acked, seen);
-        let (acked, seen) = (acked?, seen?);
-        if i >= WARMUP {
-            succeeded.push(seen);
-            if let (Some(samples), Some(acked)) = (&mut end_acked, acked) {
-                samples.push(acked);
+                _ => {}
             }
         }
+        if i >= WARMUP {
+            succeeded.push(started.elapsed());
+            created.push((job.id, started));
+        }
     }
-    if let Some(events) = events {
-        events.clear();
+    let Some(events) = events else { return Ok(Measured { succeeded, end_acked: None }) };
+    let mut end_acked = Samples::with_capacity(jobs);
+    for (job, started) in created {
+        let acked = events.acked.wait(job, JOB_TIMEOUT).await?;
+        end_acked.push(acked.saturating_duration_since(started));
     }
-    Ok(Measured { succeeded, end_acked })
+    events.acked.clear();
+    Ok(Measured { succeeded, end_acked: Some(end_acked) })
 }

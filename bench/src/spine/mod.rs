@@ -143,9 +143,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let binaries = Binaries::find()?;
     let figures =
         if args.only.is_empty() { Figure::value_variants().to_vec() } else { args.only.clone() };
-    if figures.contains(&Figure::Scale) && nofile < 2 * args.agents as u64 + 1024 {
+    // Each side of every agent connection is one descriptor in its process: gsm-bench holds the
+    // agents' ends, the server (which inherits the limit) the others.
+    if figures.contains(&Figure::Scale) && nofile < args.agents as u64 + 1024 {
         println!(
-            "note: RLIMIT_NOFILE is {nofile}; {} agents need about {} descriptors in gsm-bench and as many in gsm-server (raise the hard limit: ulimit -Hn)",
+            "note: RLIMIT_NOFILE is {nofile}; {} agents need about {} descriptors in gsm-bench and as many in gsm-server; raise the hard limit (ulimit -Hn, or LimitNOFILE= in a unit)",
             args.agents,
             args.agents + 1024
         );

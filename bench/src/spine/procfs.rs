@@ -3,10 +3,13 @@
 //! Read from `/proc/<pid>/status` and `/proc/<pid>/stat`, so the figures describe the real server
 //! and agent processes from outside, the way an operator's `top` would.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+
+use super::server::Backend;
 
 /// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
 pub fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
@@ -69,9 +72,13 @@ impl CpuWindow {
 }
 
 /// CPU the whole machine used during a window, less what the watched processes used: how much
-/// other work (builds, other benches) competed with a figure for the same cores.
+/// other work (builds, other benches) competed with a figure for the same cores. On PostgreSQL
+/// the database server's processes, including backends forked during the window, are counted
+/// apart.
 pub struct Contention {
+    backend: Backend,
     watched: Vec<u32>,
+    database: HashMap<u32, Duration>,
     busy: Duration,
     cpu: Duration,
     wall: Instant,
@@ -79,29 +86,75 @@ pub struct Contention {
 
 impl Contention {
     /// Opens the window; `watched` are the figure's processes besides gsm-bench itself.
-    pub fn start(watched: &[u32]) -> anyhow::Result<Self> {
+    pub fn start(backend: Backend, watched: &[u32]) -> anyhow::Result<Self> {
         let mut all = watched.to_vec();
         all.push(std::process::id());
-        let cpu = all.iter().map(|&pid| cpu_time(pid)).sum::<anyhow::Result<Duration>>()?;
-        Ok(Self { busy: machine_busy()?, cpu, watched: all, wall: Instant::now() })
+        let database = match backend {
+            Backend::Sqlite => HashMap::new(),
+            Backend::Postgres => processes_named("postgres")
+                .into_iter()
+                .filter_map(|pid| Some((pid, cpu_time(pid).ok()?)))
+                .collect(),
+        };
+        Ok(Self {
+            backend,
+            busy: machine_busy()?,
+            cpu: total_cpu(&all),
+            watched: all,
+            database,
+            wall: Instant::now(),
+        })
     }
 
-    /// Percent of one core that processes other than the watched ones used since the start.
-    pub fn others_percent(&self) -> anyhow::Result<f64> {
-        let cpu =
-            self.watched.iter().map(|&pid| cpu_time(pid)).sum::<anyhow::Result<Duration>>()?;
-        let busy = machine_busy()?.saturating_sub(self.busy);
-        let others = busy.saturating_sub(cpu.saturating_sub(self.cpu));
-        Ok(others.as_secs_f64() / self.wall.elapsed().as_secs_f64() * 100.0)
-    }
-
-    /// A note for a figure's line: what else ran on the machine.
+    /// A note for a figure's line: what else ran on the machine meanwhile, in percent of one
+    /// core.
     pub fn note(&self) -> String {
-        match self.others_percent() {
-            Ok(percent) => format!("other processes used {percent:.0} % of one core meanwhile"),
-            Err(err) => format!("other processes' CPU unknown: {err:#}"),
+        let busy = match machine_busy() {
+            Ok(busy) => busy.saturating_sub(self.busy),
+            Err(err) => return format!("other processes' CPU unknown: {err:#}"),
+        };
+        let ours = total_cpu(&self.watched).saturating_sub(self.cpu);
+        let database = match self.backend {
+            Backend::Sqlite => Duration::ZERO,
+            // A backend forked during the window used all its CPU time inside it.
+            Backend::Postgres => processes_named("postgres")
+                .into_iter()
+                .filter_map(|pid| {
+                    let before = self.database.get(&pid).copied().unwrap_or_default();
+                    Some(cpu_time(pid).ok()?.saturating_sub(before))
+                })
+                .sum(),
+        };
+        let others = busy.saturating_sub(ours).saturating_sub(database);
+        let percent = |d: Duration| d.as_secs_f64() / self.wall.elapsed().as_secs_f64() * 100.0;
+        match self.backend {
+            Backend::Sqlite => {
+                format!("other processes used {:.0} % of one core meanwhile", percent(others))
+            }
+            Backend::Postgres => format!(
+                "PostgreSQL used {:.0} %, other processes {:.0} % of one core meanwhile",
+                percent(database),
+                percent(others)
+            ),
         }
     }
+}
+
+/// CPU time of processes, skipping any that have exited.
+fn total_cpu(pids: &[u32]) -> Duration {
+    pids.iter().filter_map(|&pid| cpu_time(pid).ok()).sum()
+}
+
+/// Processes whose command name is `name`.
+fn processes_named(name: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == name)
+        })
+        .collect()
 }
 
 /// CPU time the machine spent not idle, all cores together (`/proc/stat`).

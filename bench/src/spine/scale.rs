@@ -59,14 +59,14 @@ pub async fn run(bench: &Bench, backend: Backend) -> anyhow::Result<()> {
     fleet.check()?;
     server.check_alive()?;
     let window = CpuWindow::start(pid)?;
-    let contention = Contention::start(&[pid])?;
+    let contention = Contention::start(backend, &[pid])?;
     tokio::time::sleep(CPU_WINDOW).await;
     let (cpu, window_len) = window.percent()?;
     let cpu_note = contention.note();
     fleet.check()?;
     let rss = rss_mib(pid)?;
 
-    let contention = Contention::start(&[pid])?;
+    let contention = Contention::start(backend, &[pid])?;
     let mut samples = probe(&api, &hosts, &fleet).await?;
     let probe_note = contention.note();
     fleet.check()?;

@@ -52,7 +52,7 @@ pub async fn run(bench: &Bench, backend: Backend) -> anyhow::Result<()> {
     let jobs = bench.args.throughput_jobs;
     let server_cpu = CpuWindow::start(server.pid())?;
     let bench_cpu = CpuWindow::start(std::process::id())?;
-    let contention = Contention::start(&[server.pid()])?;
+    let contention = Contention::start(backend, &[server.pid()])?;
     let started = Instant::now();
     let mut finished = run_jobs(&api, &host_ids, jobs).await?;
     let took = started.elapsed();
@@ -74,7 +74,6 @@ pub async fn run(bench: &Bench, backend: Backend) -> anyhow::Result<()> {
         verdict(rate >= TARGET),
         contention.note(),
     );
-    events.clear();
     drop(workers);
     server.stop().await
 }

@@ -8,7 +8,7 @@
 //! unacked chunks. Sockets disable Nagle, as a latency-minded agent would, and idle agents use a
 //! small read buffer so ten thousand of them fit in the bench process.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -148,10 +148,7 @@ impl VirtualAgent {
                 _ = ticker.tick() => self.heartbeat().await?,
                 message = self.recv() => match message? {
                     None => return Ok(()),
-                    Some(ServerMessage::AssignJob(assignment)) => {
-                        self.run_trivial(&assignment).await?;
-                        events.reported.finished(assignment.spec.id);
-                    }
+                    Some(ServerMessage::AssignJob(assignment)) => self.run_trivial(&assignment).await?,
                     Some(ServerMessage::Ack(ack)) if ack.finished => events.acked.finished(ack.job.job),
                     Some(ServerMessage::Error(err)) => bail!("the server sent an error: {err:?}"),
                     Some(_) => {}
@@ -303,26 +300,17 @@ fn exited_ok(bytes: u64) -> JobResult {
     }
 }
 
-/// What virtual workers tell the figures about their jobs.
+/// What virtual workers tell the figures about their jobs: when each got the server's ack of
+/// its end.
 #[derive(Clone, Default)]
 pub struct WorkerEvents {
-    /// The worker has sent the job's end.
-    pub reported: Completions,
     /// The worker holds the server's ack of the job's end.
     pub acked: Completions,
 }
 
-impl WorkerEvents {
-    /// Forgets events nobody waited for.
-    pub fn clear(&self) {
-        self.reported.clear();
-        self.acked.clear();
-    }
-}
-
-/// Jobs that reached some point, matched with whoever waits for them. The ack may arrive
+/// When jobs reached some point, matched with whoever waits for them. The point may be reached
 /// before the waiter knows the job's id (the agent can finish a job before the `POST` that
-/// created it has answered), so an early end is remembered until it is waited for.
+/// created it has answered), so an early arrival is kept, with its time, until it is waited for.
 #[derive(Clone, Default)]
 pub struct Completions {
     inner: Arc<Mutex<CompletionsInner>>,
@@ -330,8 +318,8 @@ pub struct Completions {
 
 #[derive(Default)]
 struct CompletionsInner {
-    early: HashSet<JobId>,
-    waiting: HashMap<JobId, oneshot::Sender<()>>,
+    early: HashMap<JobId, Instant>,
+    waiting: HashMap<JobId, oneshot::Sender<Instant>>,
 }
 
 impl Completions {
@@ -339,32 +327,33 @@ impl Completions {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Records that `job` reached the point.
+    /// Records that `job` reached the point now.
     pub fn finished(&self, job: JobId) {
+        let now = Instant::now();
         let mut inner = self.lock();
         match inner.waiting.remove(&job) {
             Some(waiter) => {
-                let _ = waiter.send(());
+                let _ = waiter.send(now);
             }
             None => {
-                inner.early.insert(job);
+                inner.early.insert(job, now);
             }
         }
     }
 
-    /// Waits until `job` reached the point, for at most `within`.
-    pub async fn wait(&self, job: JobId, within: Duration) -> anyhow::Result<()> {
+    /// Waits until `job` reached the point, for at most `within`; returns when it did.
+    pub async fn wait(&self, job: JobId, within: Duration) -> anyhow::Result<Instant> {
         let rx = {
             let mut inner = self.lock();
-            if inner.early.remove(&job) {
-                return Ok(());
+            if let Some(at) = inner.early.remove(&job) {
+                return Ok(at);
             }
             let (tx, rx) = oneshot::channel();
             inner.waiting.insert(job, tx);
             rx
         };
         match tokio::time::timeout(within, rx).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(at)) => Ok(at),
             _ => {
                 self.lock().waiting.remove(&job);
                 bail!("job {job} did not get there within {within:?}")
@@ -396,7 +385,8 @@ mod tests {
         let completions = Completions::default();
         let (early, late) = (JobId::new(), JobId::new());
         completions.finished(early);
-        completions.wait(early, Duration::from_millis(10)).await.unwrap();
+        let at = completions.wait(early, Duration::from_millis(10)).await.unwrap();
+        assert!(at <= Instant::now());
         let waiter = {
             let completions = completions.clone();
             tokio::spawn(async move { completions.wait(late, Duration::from_secs(5)).await })
