@@ -230,7 +230,9 @@ async fn dial(url: &Url, credential: &Secret) -> Result<Socket, Dial> {
     let mut config = WebSocketConfig::default();
     config.max_message_size = Some(MAX_FRAME_BYTES);
     config.max_frame_size = Some(MAX_FRAME_BYTES);
-    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), false);
+    // `true` disables Nagle's algorithm: acks and chunks are small and must not wait ~40 ms for
+    // the server's delayed ACK.
+    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
     match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
         Err(_) => Err(Dial::Failed(format!("connecting to {url} timed out"))),
         Ok(Ok((socket, _response))) => Ok(socket),

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use axum::Router;
+use axum::serve::ListenerExt;
 use gsm_core::heartbeat::Heartbeat;
 use gsm_core::job::{HostId, JobId};
 use gsm_core::presence::PresenceTracker;
@@ -145,6 +146,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // The bound address is announced on one line so scripts and tests can read the port.
     tracing::info!(%addr, "gsm-server listening");
     let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Small messages (an ack, a job assignment, a short JSON answer) go out at once: with Nagle's
+    // algorithm on, each waited up to a delayed-ACK period (~40 ms) for the peer.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "could not set TCP_NODELAY on an accepted connection");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
