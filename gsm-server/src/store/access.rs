@@ -1275,7 +1275,7 @@ macro_rules! access_store {
         impl $store {
             /// Writes an audit entry inside the caller's transaction.
             async fn insert_audit(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                conn: &mut <$db as sqlx::Database>::Connection,
                 entry: &$crate::store::access::AuditEntry,
             ) -> $crate::store::StoreResult<()> {
                 sqlx::query(
@@ -1293,7 +1293,7 @@ macro_rules! access_store {
                 .bind(&entry.target_id)
                 .bind(&entry.client_ip)
                 .bind(&entry.outcome)
-                .execute(&mut **tx)
+                .execute(&mut *conn)
                 .await
                 .map_err(|error| {
                     if $crate::store::convert::is_foreign_key_violation(&error) {

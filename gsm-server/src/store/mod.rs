@@ -13,6 +13,7 @@ pub mod access;
 mod convert;
 mod postgres;
 mod sqlite;
+mod sqlite_writer;
 
 use std::collections::BTreeMap;
 

@@ -25,7 +25,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::types::Json;
-use sqlx::{QueryBuilder, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, Transaction};
 use uuid::Uuid;
 
 use super::convert::{
@@ -38,6 +38,8 @@ use super::{
     LogChunkRecord, NewHost, NewJob, NewLogChunk, Org, OrgId, SecretHash, Store, StoreError,
     StoreResult,
 };
+
+use super::sqlite_writer::GroupWriter;
 
 use super::access::{API_KEY_COLUMNS, ApiKeyRow, AuditEntry, access_store, enrollment_audit};
 
@@ -58,6 +60,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Query-only connections for plain reads. For an in-memory database, the writer itself.
     reader: SqlitePool,
+    /// The hot writes, group-committed on the writer connection.
+    group: GroupWriter,
 }
 
 impl SqliteStore {
@@ -88,7 +92,8 @@ impl SqliteStore {
             .connect_with(options.pragma("query_only", "ON"))
             .await
             .map_err(db("database"))?;
-        Ok(Self { writer, reader })
+        let group = GroupWriter::start(writer.clone());
+        Ok(Self { writer, reader, group })
     }
 
     /// Opens a fresh in-memory database (for tests and throwaway demos): one connection that
@@ -106,7 +111,8 @@ impl SqliteStore {
             .await
             .map_err(db("database"))?;
         MIGRATOR.run(&pool).await.map_err(convert::migrate)?;
-        Ok(Self { writer: pool.clone(), reader: pool })
+        let group = GroupWriter::start(pool.clone());
+        Ok(Self { writer: pool.clone(), reader: pool, group })
     }
 
     /// Starts a write transaction on the writer connection.
@@ -186,7 +192,8 @@ impl SqliteStore {
         Ok((row.into_record()?, Created::New))
     }
 
-    /// Like [`Self::insert_host`]: key lookup, host check and insert in one write transaction.
+    /// Like [`Self::insert_host`]: key lookup, host check and insert in one write transaction
+    /// (group-committed: see [`GroupWriter`]).
     async fn insert_job(
         &self,
         org: OrgId,
@@ -195,7 +202,25 @@ impl SqliteStore {
     ) -> StoreResult<(JobRecord, Created)> {
         let timeout_secs = signed_opt(job.timeout_secs, "timeout")?;
         let output_cap_bytes = signed_opt(job.output_cap_bytes, "output cap")?;
-        let mut tx = self.write().await?;
+        let (job, audit) = (job.clone(), audit.clone());
+        self.group
+            .write(move |conn| {
+                Box::pin(async move {
+                    Self::insert_job_in(conn, org, &job, &audit, timeout_secs, output_cap_bytes)
+                        .await
+                })
+            })
+            .await
+    }
+
+    async fn insert_job_in(
+        conn: &mut SqliteConnection,
+        org: OrgId,
+        job: &NewJob,
+        audit: &AuditEntry,
+        timeout_secs: Option<i64>,
+        output_cap_bytes: Option<i64>,
+    ) -> StoreResult<(JobRecord, Created)> {
         if let Some(key) = &job.idempotency_key {
             let existing: Option<JobRow> = sqlx::query_as(concat!(
                 "SELECT ",
@@ -204,7 +229,7 @@ impl SqliteStore {
             ))
             .bind(org.0)
             .bind(key)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(db("job"))?;
             if let Some(row) = existing {
@@ -215,7 +240,7 @@ impl SqliteStore {
             sqlx::query("SELECT 1 FROM hosts WHERE org = ?1 AND id = ?2 AND deleted_at IS NULL")
                 .bind(org.0)
                 .bind(job.host.0)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await
                 .map_err(db("host"))?;
         if host_live.is_none() {
@@ -238,11 +263,10 @@ impl SqliteStore {
         .bind(&job.idempotency_key)
         .bind(millis(job.now))
         .bind(millis(job.deadline_at))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await
         .map_err(db_conflict("job", format!("job {} already exists", job.id)))?;
-        Self::insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(db("job"))?;
+        Self::insert_audit(conn, audit).await?;
         Ok((row.into_record()?, Created::New))
     }
 }
@@ -496,41 +520,57 @@ impl Store for SqliteStore {
     }
 
     async fn update_host_facts(&self, id: HostId, facts: &HostFacts) -> StoreResult<()> {
-        let updated =
-            sqlx::query("UPDATE hosts SET facts = ?1 WHERE id = ?2 AND deleted_at IS NULL")
-                .bind(Json(facts))
-                .bind(id.0)
-                .execute(&self.writer)
-                .await
-                .map_err(db("host"))?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound { what: "host" });
-        }
-        Ok(())
+        let facts = facts.clone();
+        self.group
+            .write(move |conn| {
+                Box::pin(async move {
+                    let updated = sqlx::query(
+                        "UPDATE hosts SET facts = ?1 WHERE id = ?2 AND deleted_at IS NULL",
+                    )
+                    .bind(Json(&facts))
+                    .bind(id.0)
+                    .execute(conn)
+                    .await
+                    .map_err(db("host"))?;
+                    if updated.rows_affected() == 0 {
+                        return Err(StoreError::NotFound { what: "host" });
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// Heartbeats of unknown or deleted hosts are dropped, and a heartbeat older than the stored
     /// one does not replace it.
     async fn record_heartbeats(&self, beats: &[(HostId, Timestamp, Heartbeat)]) -> StoreResult<()> {
-        let latest = convert::latest_heartbeats(beats);
+        let latest: Vec<(HostId, Timestamp, Heartbeat)> = convert::latest_heartbeats(beats)
+            .into_iter()
+            .map(|(host, at, beat)| (host, at, beat.clone()))
+            .collect();
         if latest.is_empty() {
             return Ok(());
         }
-        let mut tx = self.write().await?;
-        for (host, at, beat) in latest {
-            sqlx::query(
-                "UPDATE hosts SET last_heartbeat_at = ?1, last_heartbeat = ?2 \
-                 WHERE id = ?3 AND deleted_at IS NULL \
-                 AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= ?1)",
-            )
-            .bind(millis(at))
-            .bind(Json(beat))
-            .bind(host.0)
-            .execute(&mut *tx)
+        self.group
+            .write(move |conn| {
+                Box::pin(async move {
+                    for (host, at, beat) in latest {
+                        sqlx::query(
+                            "UPDATE hosts SET last_heartbeat_at = ?1, last_heartbeat = ?2 \
+                             WHERE id = ?3 AND deleted_at IS NULL \
+                             AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= ?1)",
+                        )
+                        .bind(millis(at))
+                        .bind(Json(&beat))
+                        .bind(host.0)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db("host"))?;
+                    }
+                    Ok(())
+                })
+            })
             .await
-            .map_err(db("host"))?;
-        }
-        tx.commit().await.map_err(db("host"))
     }
 
     async fn create_job(
@@ -599,36 +639,48 @@ impl Store for SqliteStore {
         if !change.from.can_transition(change.to) {
             return Err(illegal_transition(change.from, change.to));
         }
-        let row: Option<JobRow> = sqlx::query_as(concat!(
-            "UPDATE jobs SET state = ?1, updated_at = ?2, attempt = COALESCE(?3, attempt), \
-             reason = COALESCE(?4, reason), result = COALESCE(?5, result), \
-             chunks_total = COALESCE(?6, chunks_total) \
-             WHERE id = ?7 AND state = ?8 RETURNING ",
-            job_columns!()
-        ))
-        .bind(change.to.as_str())
-        .bind(millis(change.now))
-        .bind(change.attempt.map(i64::from))
-        .bind(&change.reason)
-        .bind(change.result.as_ref().map(Json))
-        .bind(signed_opt(change.chunks_total, "chunk count")?)
-        .bind(change.job.0)
-        .bind(change.from.as_str())
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(db("job"))?;
-        if let Some(row) = row {
-            return row.into_record();
-        }
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = ?1")
-            .bind(change.job.0)
-            .fetch_optional(&self.reader)
+        let chunks_total = signed_opt(change.chunks_total, "chunk count")?;
+        let change = change.clone();
+        self.group
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row: Option<JobRow> = sqlx::query_as(concat!(
+                        "UPDATE jobs SET state = ?1, updated_at = ?2, \
+                         attempt = COALESCE(?3, attempt), reason = COALESCE(?4, reason), \
+                         result = COALESCE(?5, result), \
+                         chunks_total = COALESCE(?6, chunks_total) \
+                         WHERE id = ?7 AND state = ?8 RETURNING ",
+                        job_columns!()
+                    ))
+                    .bind(change.to.as_str())
+                    .bind(millis(change.now))
+                    .bind(change.attempt.map(i64::from))
+                    .bind(&change.reason)
+                    .bind(change.result.as_ref().map(Json))
+                    .bind(chunks_total)
+                    .bind(change.job.0)
+                    .bind(change.from.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db("job"))?;
+                    if let Some(row) = row {
+                        return row.into_record();
+                    }
+                    let state: Option<String> =
+                        sqlx::query_scalar("SELECT state FROM jobs WHERE id = ?1")
+                            .bind(change.job.0)
+                            .fetch_optional(&mut *conn)
+                            .await
+                            .map_err(db("job"))?;
+                    match state {
+                        None => Err(StoreError::NotFound { what: "job" }),
+                        Some(state) => {
+                            Err(stale_state(change.job, change.from, parse_state(&state)?))
+                        }
+                    }
+                })
+            })
             .await
-            .map_err(db("job"))?;
-        match state {
-            None => Err(StoreError::NotFound { what: "job" }),
-            Some(state) => Err(stale_state(change.job, change.from, parse_state(&state)?)),
-        }
     }
 
     async fn cancel_job(
@@ -640,37 +692,45 @@ impl Store for SqliteStore {
         if !change.from.can_transition(change.to) {
             return Err(illegal_transition(change.from, change.to));
         }
-        let mut tx = self.write().await?;
-        let row: Option<JobRow> = sqlx::query_as(concat!(
-            "UPDATE jobs SET state = ?1, updated_at = ?2, reason = COALESCE(?3, reason) \
-             WHERE org = ?4 AND id = ?5 AND state = ?6 RETURNING ",
-            job_columns!()
-        ))
-        .bind(change.to.as_str())
-        .bind(millis(change.now))
-        .bind(&change.reason)
-        .bind(org.0)
-        .bind(change.job.0)
-        .bind(change.from.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db("job"))?;
-        if let Some(row) = row {
-            Self::insert_audit(&mut tx, audit).await?;
-            tx.commit().await.map_err(db("job"))?;
-            return row.into_record();
-        }
-        let state: Option<String> =
-            sqlx::query_scalar("SELECT state FROM jobs WHERE org = ?1 AND id = ?2")
-                .bind(org.0)
-                .bind(change.job.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db("job"))?;
-        match state {
-            None => Err(StoreError::NotFound { what: "job" }),
-            Some(state) => Err(stale_state(change.job, change.from, parse_state(&state)?)),
-        }
+        let (change, audit) = (change.clone(), audit.clone());
+        self.group
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row: Option<JobRow> = sqlx::query_as(concat!(
+                        "UPDATE jobs SET state = ?1, updated_at = ?2, \
+                         reason = COALESCE(?3, reason) \
+                         WHERE org = ?4 AND id = ?5 AND state = ?6 RETURNING ",
+                        job_columns!()
+                    ))
+                    .bind(change.to.as_str())
+                    .bind(millis(change.now))
+                    .bind(&change.reason)
+                    .bind(org.0)
+                    .bind(change.job.0)
+                    .bind(change.from.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db("job"))?;
+                    if let Some(row) = row {
+                        Self::insert_audit(conn, &audit).await?;
+                        return row.into_record();
+                    }
+                    let state: Option<String> =
+                        sqlx::query_scalar("SELECT state FROM jobs WHERE org = ?1 AND id = ?2")
+                            .bind(org.0)
+                            .bind(change.job.0)
+                            .fetch_optional(&mut *conn)
+                            .await
+                            .map_err(db("job"))?;
+                    match state {
+                        None => Err(StoreError::NotFound { what: "job" }),
+                        Some(state) => {
+                            Err(stale_state(change.job, change.from, parse_state(&state)?))
+                        }
+                    }
+                })
+            })
+            .await
     }
 
     async fn pending_jobs_for_host(&self, host: HostId) -> StoreResult<Vec<JobRecord>> {
@@ -708,55 +768,24 @@ impl Store for SqliteStore {
     async fn append_log_chunks(&self, job: JobId, chunks: &[NewLogChunk]) -> StoreResult<u64> {
         let rows = chunks
             .iter()
-            .map(|chunk| Ok((signed(chunk.seq, "chunk seq")?, chunk)))
+            .map(|chunk| Ok((signed(chunk.seq, "chunk seq")?, chunk.clone())))
             .collect::<StoreResult<Vec<_>>>()?;
-        let mut tx = self.write().await?;
-        let stored: Option<i64> =
-            sqlx::query_scalar("SELECT chunks_stored FROM jobs WHERE id = ?1")
-                .bind(job.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db("job"))?;
-        let Some(stored) = stored else {
-            return Err(StoreError::NotFound { what: "job" });
-        };
-        for batch in rows.chunks(LOG_CHUNKS_PER_INSERT) {
-            let mut insert =
-                QueryBuilder::<Sqlite>::new("INSERT INTO job_logs (job, seq, stream, data) ");
-            insert.push_values(batch, |mut values, (seq, chunk)| {
-                values
-                    .push_bind(job.0)
-                    .push_bind(*seq)
-                    .push_bind(stream_name(chunk.stream))
-                    .push_bind(chunk.data.as_slice());
-            });
-            insert.push(" ON CONFLICT (job, seq) DO NOTHING");
-            insert.build().execute(&mut *tx).await.map_err(db("log chunk"))?;
+        if rows.is_empty() {
+            // Only the stored count is asked for: a read, no write transaction.
+            let stored: Option<i64> =
+                sqlx::query_scalar("SELECT chunks_stored FROM jobs WHERE id = ?1")
+                    .bind(job.0)
+                    .fetch_optional(&self.reader)
+                    .await
+                    .map_err(db("job"))?;
+            return match stored {
+                Some(stored) => unsigned(stored),
+                None => Err(StoreError::NotFound { what: "job" }),
+            };
         }
-        // When the chunk at the watermark is stored, the run from it ends at the first stored
-        // chunk without a successor; only chunks past the watermark are looked at.
-        let contiguous: i64 = sqlx::query_scalar(
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM job_logs WHERE job = ?1 AND seq = ?2) \
-             THEN (SELECT MIN(l.seq) + 1 FROM job_logs AS l WHERE l.job = ?1 AND l.seq >= ?2 \
-                   AND NOT EXISTS (SELECT 1 FROM job_logs AS n \
-                                   WHERE n.job = l.job AND n.seq = l.seq + 1)) \
-             ELSE ?2 END",
-        )
-        .bind(job.0)
-        .bind(stored)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db("log chunk"))?;
-        if contiguous != stored {
-            sqlx::query("UPDATE jobs SET chunks_stored = ?1 WHERE id = ?2")
-                .bind(contiguous)
-                .bind(job.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("job"))?;
-        }
-        tx.commit().await.map_err(db("log chunk"))?;
-        unsigned(contiguous)
+        self.group
+            .write(move |conn| Box::pin(async move { append_chunks_in(conn, job, &rows).await }))
+            .await
     }
 
     async fn job_logs(
@@ -804,3 +833,57 @@ impl Store for SqliteStore {
 }
 
 access_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
+
+/// The body of [`SqliteStore::append_log_chunks`], on the writer's connection: the chunks go in
+/// with multi-row `INSERT … ON CONFLICT DO NOTHING` statements of [`LOG_CHUNKS_PER_INSERT`] rows,
+/// then the job's contiguous-chunk watermark moves past whatever the batch completed.
+async fn append_chunks_in(
+    conn: &mut SqliteConnection,
+    job: JobId,
+    rows: &[(i64, NewLogChunk)],
+) -> StoreResult<u64> {
+    let stored: Option<i64> = sqlx::query_scalar("SELECT chunks_stored FROM jobs WHERE id = ?1")
+        .bind(job.0)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db("job"))?;
+    let Some(stored) = stored else {
+        return Err(StoreError::NotFound { what: "job" });
+    };
+    for batch in rows.chunks(LOG_CHUNKS_PER_INSERT) {
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO job_logs (job, seq, stream, data) ");
+        insert.push_values(batch, |mut values, (seq, chunk)| {
+            values
+                .push_bind(job.0)
+                .push_bind(*seq)
+                .push_bind(stream_name(chunk.stream))
+                .push_bind(chunk.data.as_slice());
+        });
+        insert.push(" ON CONFLICT (job, seq) DO NOTHING");
+        insert.build().execute(&mut *conn).await.map_err(db("log chunk"))?;
+    }
+    // When the chunk at the watermark is stored, the run from it ends at the first stored chunk
+    // without a successor; only chunks past the watermark are looked at.
+    let contiguous: i64 = sqlx::query_scalar(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM job_logs WHERE job = ?1 AND seq = ?2) \
+         THEN (SELECT MIN(l.seq) + 1 FROM job_logs AS l WHERE l.job = ?1 AND l.seq >= ?2 \
+               AND NOT EXISTS (SELECT 1 FROM job_logs AS n \
+                               WHERE n.job = l.job AND n.seq = l.seq + 1)) \
+         ELSE ?2 END",
+    )
+    .bind(job.0)
+    .bind(stored)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db("log chunk"))?;
+    if contiguous != stored {
+        sqlx::query("UPDATE jobs SET chunks_stored = ?1 WHERE id = ?2")
+            .bind(contiguous)
+            .bind(job.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("job"))?;
+    }
+    unsigned(contiguous)
+}
