@@ -6,6 +6,9 @@
 # a fresh virtualenv, and pytest (warnings are errors) and mypy's stubtest run against the
 # installed wheel, never the source tree. The build tools live in a venv under GSM_PY_VENV
 # (default /var/tmp/gsm-py-venv), made on first use and remade when the pins change.
+#
+# `scripts/python.sh bench` instead builds a release wheel and prints the figures of
+# bindings/python/bench.py (docs/benchmarks.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +20,16 @@ if ! cmp -s "$PY/requirements-dev.txt" "$VENV/gsm-requirements.txt" 2>/dev/null;
     python3 -m venv --clear "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$PY/requirements-dev.txt"
     cp "$PY/requirements-dev.txt" "$VENV/gsm-requirements.txt"
+fi
+
+if [ "${1:-}" = bench ]; then
+    WORK=$(mktemp -d)
+    trap 'rm -rf "$WORK"' EXIT
+    "$VENV/bin/maturin" build --quiet --release --manifest-path "$PY/Cargo.toml" --out "$WORK/wheels"
+    python3 -m venv "$WORK/env"
+    "$WORK/env/bin/pip" install --quiet --disable-pip-version-check "$WORK"/wheels/gsm-*.whl
+    "$WORK/env/bin/python" "$PY/bench.py"
+    exit
 fi
 
 cargo fmt --manifest-path "$PY/Cargo.toml" --check

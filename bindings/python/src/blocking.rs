@@ -1,5 +1,10 @@
-//! Waiting for gsm-core's futures from Python: one shared tokio runtime, the GIL released while
-//! waiting, and Python's signal handlers run every [`TICK`].
+//! Waiting for gsm-core's futures from Python: the GIL released while waiting, and Python's signal
+//! handlers run every [`TICK`].
+//!
+//! Everything runs on one shared multi-threaded runtime, so work goes on between Python calls (a
+//! console connection's socket task, a `Run` read chunk by chunk from asyncio). A per-call
+//! current-thread runtime for `gsm.run` was measured too: on this machine it made `/bin/true`
+//! slower (the child's reaping was noticed later), so it is not used.
 //!
 //! A wait is a loop of short `block_on`s rather than one long one so that a Ctrl-C (which CPython
 //! only turns into `KeyboardInterrupt` when someone calls `PyErr_CheckSignals`) is noticed within
@@ -35,14 +40,13 @@ pub fn runtime() -> PyResult<&'static Runtime> {
     Ok(RUNTIME.get_or_init(|| runtime))
 }
 
-/// Waits for `future` with the GIL released; `Err` when a signal handler raised (the future is
-/// then dropped unfinished).
-pub fn interruptible<F>(py: Python<'_>, future: F) -> PyResult<F::Output>
+/// Waits for `future` on `runtime` with the GIL released; `Err` when a signal handler raised
+/// (the future is then dropped unfinished).
+pub fn interruptible<F>(py: Python<'_>, runtime: &Runtime, future: F) -> PyResult<F::Output>
 where
     F: Future + Send,
     F::Output: Send,
 {
-    let runtime = runtime()?;
     py.detach(|| interruptible_detached(runtime, future))
 }
 
@@ -62,13 +66,12 @@ pub fn interruptible_detached<F: Future>(runtime: &Runtime, future: F) -> PyResu
 
 /// Waits for `future` with the GIL released, ignoring signals: for the end of a job that is
 /// already being stopped, which must be reaped before anything is raised.
-pub fn uninterruptible<F>(py: Python<'_>, future: F) -> PyResult<F::Output>
+pub fn uninterruptible<F>(py: Python<'_>, runtime: &Runtime, future: F) -> F::Output
 where
     F: Future + Send,
     F::Output: Send,
 {
-    let runtime = runtime()?;
-    Ok(py.detach(|| runtime.block_on(future)))
+    py.detach(|| runtime.block_on(future))
 }
 
 /// A timeout given in seconds from Python, checked.

@@ -1,26 +1,35 @@
 //! JSON-shaped values between Python and Rust: gsm-core's serde types cross as `dict`s through
-//! `serde_json::Value`, so their Python shape is exactly their documented JSON shape.
+//! `serde_json::Value`, so their Python shape is exactly their documented JSON shape (lists, not
+//! tuples), and a value JSON cannot hold is refused with the path to it.
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 
+/// A serde value as the Python object `json.loads` would make of its JSON.
+pub fn to_py<'py, T: serde::Serialize>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {
+    let value = serde_json::to_value(value)
+        .map_err(|err| crate::errors::internal(format!("serialising a value for Python: {err}")))?;
+    value_to_py(py, &value)
+}
+
 /// A JSON value as the Python object `json.loads` would make.
-pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+fn value_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(flag) => PyBool::new(py, *flag).to_owned().into_any(),
         Value::Number(number) => number_to_py(py, number)?,
         Value::String(text) => PyString::new(py, text).into_any(),
         Value::Array(items) => {
-            let items = items.iter().map(|item| to_py(py, item)).collect::<PyResult<Vec<_>>>()?;
+            let items =
+                items.iter().map(|item| value_to_py(py, item)).collect::<PyResult<Vec<_>>>()?;
             PyList::new(py, items)?.into_any()
         }
         Value::Object(fields) => {
             let dict = PyDict::new(py);
             for (name, field) in fields {
-                dict.set_item(name, to_py(py, field)?)?;
+                dict.set_item(name, value_to_py(py, field)?)?;
             }
             dict.into_any()
         }

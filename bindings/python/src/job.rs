@@ -91,9 +91,7 @@ impl JobSpec {
 
     /// The job in its JSON shape, as a dict (`JobSpec.from_dict(spec.to_dict()) == spec`).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let value = serde_json::to_value(&self.spec)
-            .map_err(|err| errors::internal(format!("serialising a job spec: {err}")))?;
-        convert::to_py(py, &value)
+        convert::to_py(py, &self.spec)
     }
 
     /// The job as JSON text.
@@ -234,9 +232,7 @@ impl JobResult {
 
     /// The result in its JSON shape (without the output), as a dict.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let value = serde_json::to_value(&self.result)
-            .map_err(|err| errors::internal(format!("serialising a job result: {err}")))?;
-        convert::to_py(py, &value)
+        convert::to_py(py, &self.result)
     }
 
     fn __repr__(&self) -> String {

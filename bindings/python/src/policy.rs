@@ -117,9 +117,7 @@ impl ApprovedCommand {
 
     /// The command as a dict, in the JSON shape `gsm-agent policy check` prints.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let value = serde_json::to_value(&self.command)
-            .map_err(|err| errors::internal(format!("serialising an approved command: {err}")))?;
-        crate::convert::to_py(py, &value)
+        crate::convert::to_py(py, &self.command)
     }
 
     fn __repr__(&self) -> String {

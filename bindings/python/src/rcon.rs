@@ -100,9 +100,7 @@ impl Client {
     fn players<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         guard(|| {
             let status = self.call(py, |client| client.status())?;
-            let value = serde_json::to_value(&status.players)
-                .map_err(|err| errors::internal(format!("serialising players: {err}")))?;
-            Ok(convert::to_py(py, &value)?.cast_into::<PyList>()?)
+            Ok(convert::to_py(py, &status.players)?.cast_into::<PyList>()?)
         })
     }
 
@@ -110,9 +108,7 @@ impl Client {
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         guard(|| {
             let status = self.call(py, |client| client.status())?;
-            let value = serde_json::to_value(&status)
-                .map_err(|err| errors::internal(format!("serialising a game status: {err}")))?;
-            convert::to_py(py, &value)
+            convert::to_py(py, &status)
         })
     }
 

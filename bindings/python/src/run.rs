@@ -36,12 +36,12 @@ struct Started {
 }
 
 impl Started {
-    fn start(command: ApprovedCommand) -> PyResult<Started> {
+    fn start(runtime: &Runtime, command: ApprovedCommand) -> Started {
         let (sink, chunks) = mpsc::channel(CHUNKS_IN_FLIGHT);
         let cancel = Cancel::new();
         let stop = cancel.clone();
-        let task = runtime()?.spawn(async move { runner::run(&command, sink, &stop).await });
-        Ok(Started { chunks, cancel, task })
+        let task = runtime.spawn(async move { runner::run(&command, sink, &stop).await });
+        Started { chunks, cancel, task }
     }
 }
 
@@ -88,11 +88,12 @@ pub fn run(
     timeout: Option<u64>,
 ) -> PyResult<JobResult> {
     guard(|| {
-        let Started { mut chunks, cancel, task } =
-            Started::start(approve(py, job, policy, timeout)?)?;
+        let command = approve(py, job, policy, timeout)?;
+        let runtime = runtime()?;
+        let Started { mut chunks, cancel, task } = Started::start(runtime, command);
         let mut output = Output::default();
         let stopped = loop {
-            let chunk = match interruptible(py, chunks.recv()) {
+            let chunk = match interruptible(py, runtime, chunks.recv()) {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break None,
                 Err(interrupt) => break Some(interrupt),
@@ -109,10 +110,10 @@ pub fn run(
             cancel.cancel();
             drop(chunks);
             // Reaped before the exception propagates; how it ended no longer matters.
-            let _ = uninterruptible(py, task)?;
+            let _ = uninterruptible(py, runtime, task);
             return Err(raised);
         }
-        let result = finished(py, uninterruptible(py, task)?)?;
+        let result = finished(py, uninterruptible(py, runtime, task))?;
         Ok(JobResult::new(result, output))
     })
 }
@@ -161,8 +162,8 @@ impl Run {
     #[pyo3(signature = (job, policy, *, timeout = None))]
     fn new(py: Python<'_>, job: &JobSpec, policy: &Policy, timeout: Option<u64>) -> PyResult<Run> {
         guard(|| {
-            let Started { chunks, cancel, task } =
-                Started::start(approve(py, job, policy, timeout)?)?;
+            let command = approve(py, job, policy, timeout)?;
+            let Started { chunks, cancel, task } = Started::start(runtime()?, command);
             let state = RunState {
                 chunks: Some(chunks),
                 task: Some(task),

@@ -113,9 +113,7 @@ impl Telnet {
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         guard(|| {
             let status = self.call(py, |connected| connected.client.status())?;
-            let value = serde_json::to_value(&status)
-                .map_err(|err| errors::internal(format!("serialising a game status: {err}")))?;
-            convert::to_py(py, &value)
+            convert::to_py(py, &status)
         })
     }
 
@@ -208,8 +206,6 @@ fn player_dict<'py>(py: Python<'py>, player: &parse::OnlinePlayer) -> PyResult<B
 pub fn parse_line<'py>(py: Python<'py>, line: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
     guard(|| {
         let Some(event) = events::parse_line(line) else { return Ok(None) };
-        let value = serde_json::to_value(&event)
-            .map_err(|err| errors::internal(format!("serialising a log event: {err}")))?;
-        convert::to_py(py, &value).map(Some)
+        convert::to_py(py, &event).map(Some)
     })
 }

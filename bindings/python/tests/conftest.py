@@ -122,9 +122,9 @@ def sim_rcon_binary() -> str:
 
 @pytest.fixture
 def sdtd_console(sim_7dtd_binary: str) -> Iterator[Tuple[str, int]]:
-    """A 7DTD console with password ``secret`` whose script plays a step every 50 ms."""
+    """A 7DTD console with password ``secret`` whose script plays a step every 250 ms."""
     process, host, port = start(
-        [sim_7dtd_binary, "--listen", "127.0.0.1:0", "--password", "secret", "--script-speed", "100"]
+        [sim_7dtd_binary, "--listen", "127.0.0.1:0", "--password", "secret", "--script-speed", "20"]
     )
     yield host, port
     stop(process)

@@ -237,7 +237,8 @@ def test_the_gil_is_released_while_a_job_runs(policy: gsm.Policy) -> None:
     finally:
         stop.set()
         thread.join()
-    assert ticks > 100, f"the other thread ran only {ticks} times in a second"
+    # Held, the GIL would let the other thread run at most once or twice during the job.
+    assert ticks >= 10, f"the other thread ran only {ticks} times in a second"
 
 
 def test_a_program_that_cannot_start_is_a_run_error(tmp_path: Path, root: Path) -> None:
