@@ -41,6 +41,7 @@ fuzz-smoke:
 
 bench:
 	$(CARGO) run --release --locked -p gsm-bench -- all
+	scripts/python.sh bench
 
 demo:
 	@scripts/demo.sh
