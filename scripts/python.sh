@@ -3,7 +3,7 @@
 #
 # The crate lives outside the cargo workspace (it builds against a Python), so it is formatted
 # and linted here, against its own Cargo.lock. The wheel is built with maturin, installed into
-# a fresh virtualenv, and pytest (warnings are errors) and mypy's stubtest run against the
+# a fresh virtualenv, and pytest (warnings are errors), mypy's stubtest and mypy --strict run against the
 # installed wheel, never the source tree. The build tools live in a venv under GSM_PY_VENV
 # (default /var/tmp/gsm-py-venv), made on first use and remade when the pins change.
 #
@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 
 PY=bindings/python
 VENV="${GSM_PY_VENV:-/var/tmp/gsm-py-venv}"
-TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
+# One target dir for the workspace and the bindings (whose own default would be bindings/python/target).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+TARGET="$CARGO_TARGET_DIR"
 
 if ! cmp -s "$PY/requirements-dev.txt" "$VENV/gsm-requirements.txt" 2>/dev/null; then
     python3 -m venv --clear "$VENV"
@@ -50,4 +52,4 @@ python3 -m venv "$WORK/env"
 
 # Outside the source tree, so `import gsm` can only find the installed wheel.
 (cd "$PY" && "$WORK/env/bin/python" -m pytest -p no:cacheprovider -q)
-(cd "$WORK" && "$WORK/env/bin/python" -m mypy.stubtest gsm --ignore-missing-stub)
+(cd "$WORK" && "$WORK/env/bin/python" -m mypy.stubtest gsm && "$WORK/env/bin/python" -m mypy --strict -p gsm)

@@ -54,3 +54,13 @@ def test_a_rust_panic_is_an_internal_error_not_a_crash() -> None:
         gsm._gsm._panic_for_tests("the message")
     # The interpreter and the module are still fine afterwards.
     assert gsm.sdtd.parse_line("not an event") is None
+
+
+def test_the_bindings_depend_on_gsm_core_and_binding_glue_only() -> None:
+    """ARCHITECTURE.md: bindings → core, and nothing that could carry logic of its own."""
+    from conftest import REPO
+
+    manifest = (REPO / "bindings" / "python" / "Cargo.toml").read_text()
+    section = manifest.split("[dependencies]", 1)[1].split("\n[", 1)[0]
+    names = {line.split("=", 1)[0].strip() for line in section.splitlines() if "=" in line and not line.startswith("#")}
+    assert names == {"gsm-core", "pyo3", "pythonize", "serde", "serde_json", "tokio"}
