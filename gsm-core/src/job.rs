@@ -103,6 +103,23 @@ pub struct JobSpec {
     pub requested_by: Requester,
 }
 
+impl JobSpec {
+    /// A job run on this host by a program that embeds gsm (the Python bindings, a local tool):
+    /// a fresh id, the nil host (no host of a fleet) and a [`RequesterKind::Local`] requester
+    /// named `requester`; limits are left to the policy.
+    pub fn local(kind: JobKind, requester: &str) -> JobSpec {
+        JobSpec {
+            id: JobId::new(),
+            host: HostId(Uuid::nil()),
+            kind,
+            timeout_secs: None,
+            output_cap_bytes: None,
+            idempotency_key: None,
+            requested_by: Requester { kind: RequesterKind::Local, id: requester.to_owned() },
+        }
+    }
+}
+
 /// What a job runs: a program with arguments, or an action on the host's game server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]

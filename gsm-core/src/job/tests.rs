@@ -120,6 +120,22 @@ fn job_spec_json_is_stable_and_strict() {
 }
 
 #[test]
+fn a_local_job_has_a_fresh_id_the_nil_host_and_a_local_requester() {
+    let kind = JobKind::Command(CommandSpec {
+        program: "/bin/true".to_owned(),
+        args: Vec::new(),
+        cwd: None,
+        env: BTreeMap::new(),
+    });
+    let (a, b) = (JobSpec::local(kind.clone(), "python"), JobSpec::local(kind.clone(), "python"));
+    assert_ne!(a.id, b.id);
+    assert_eq!(a.host, HostId(Uuid::nil()));
+    assert_eq!(a.kind, kind);
+    assert_eq!(a.requested_by, Requester { kind: RequesterKind::Local, id: "python".to_owned() });
+    assert_eq!((a.timeout_secs, a.output_cap_bytes, a.idempotency_key), (None, None, None));
+}
+
+#[test]
 fn game_jobs_carry_their_action_and_arguments() {
     let json = r#"{"type": "game", "game": "7dtd", "action": "say", "args": {"message": "restart in 5 minutes"}}"#;
     let kind: JobKind = serde_json::from_str(json).unwrap();

@@ -54,6 +54,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::packet::{self, CodecError, Packet};
+use crate::adapters::sdtd::client::Password;
 use crate::adapters::{AdapterError, ConsoleConfig};
 
 /// The most bytes of packets read for one command: the response cap of a console reply.
@@ -100,6 +101,9 @@ pub struct RconConfig {
     pub max_response_bytes: usize,
     /// How long a refused password blocks new logins [default: [`DEFAULT_AUTH_RETRY_AFTER`]].
     pub auth_retry_after: Duration,
+    /// A password handed over directly, which wins over `console.password`: for embedding
+    /// programs (the Python bindings) that already hold it and have no file or variable to name.
+    pub password: Option<Password>,
 }
 
 impl RconConfig {
@@ -111,6 +115,7 @@ impl RconConfig {
             max_packet_size: packet::DEFAULT_MAX_SIZE,
             max_response_bytes: MAX_RESPONSE_BYTES,
             auth_retry_after: DEFAULT_AUTH_RETRY_AFTER,
+            password: None,
         }
     }
 
@@ -269,9 +274,10 @@ struct Connection {
 impl Connection {
     /// Connects and logs in (the caller bounds this in time).
     async fn open(config: &RconConfig, id: i32, limits: Limits) -> Result<Self, AdapterError> {
-        let password = match &config.console.password {
-            Some(source) => source.read()?,
-            None => String::new(),
+        let password = match (&config.password, &config.console.password) {
+            (Some(password), _) => password.expose().to_owned(),
+            (None, Some(source)) => source.read()?,
+            (None, None) => String::new(),
         };
         if limits.flavor == Flavor::Minecraft
             && password.len() + packet::MIN_SIZE + packet::SIZE_FIELD_LEN > MINECRAFT_MAX_REQUEST

@@ -16,6 +16,7 @@ use tempfile::TempDir;
 
 use super::client::{Flavor, MAX_RESPONSE_BYTES, RconClient, RconConfig};
 use super::packet::VALVE_MAX_SIZE;
+use crate::adapters::sdtd::client::Password;
 use crate::adapters::{AdapterError, ConsoleConfig, GameAdapter, SecretSource};
 
 const PASSWORD: &str = "correct-horse-battery-staple";
@@ -105,6 +106,26 @@ async fn a_wrong_password_fails_once_and_is_not_retried_within_the_cooldown() {
         assert_eq!((stats.auth_attempts, stats.auth_failures, stats.connections), (1, 1, 1));
         assert!(!format!("{client:?}").contains(wrong), "Debug output shows the password");
         assert!(!client.is_connected());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_password_handed_over_directly_wins_over_the_configured_source() {
+    within(async {
+        let server = serve(SimConfig::minecraft(PASSWORD)).await;
+        let (client, _dir) = client_at(server.address(), Flavor::Minecraft, "wrong");
+        let mut config = client.config().clone();
+        config.password = Some(Password::new(PASSWORD));
+        let mut client = RconClient::new(config);
+        assert_usable(&mut client).await;
+        assert!(!format!("{client:?}").contains(PASSWORD), "Debug output shows the password");
+
+        let (client, _dir) = client_at(server.address(), Flavor::Minecraft, PASSWORD);
+        let mut config = client.config().clone();
+        config.password = Some(Password::new("wrong"));
+        let mut client = RconClient::new(config);
+        assert!(matches!(client.connect().await, Err(AdapterError::AuthFailed)));
     })
     .await;
 }

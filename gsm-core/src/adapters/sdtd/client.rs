@@ -56,7 +56,7 @@ impl Password {
         Password(password.into())
     }
 
-    fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
