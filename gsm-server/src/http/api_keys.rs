@@ -5,16 +5,23 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use gsm_proto::rest::{ApiKey, ApiKeyCreated, CreateApiKey, Page};
+use gsm_proto::openapi::ApiKeyPage;
+use gsm_proto::rest::{ApiKey, ApiKeyCreated, CreateApiKey, ErrorBody, Page};
 use jiff::Timestamp;
 
 use crate::app::AppState;
 use crate::http::auth::{Action, ClientIp, authenticate};
 use crate::http::members::parse_role;
+use crate::http::openapi::{ApiKeyPath, OrgPath};
 use crate::http::users::body;
 use crate::http::{ApiError, time};
 use crate::secrets;
 use crate::store::ApiKeyRecord;
+
+/// Whether `id` has the shape of a key id: 16 hex digits.
+fn is_key_id(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
 
 fn view(key: ApiKeyRecord) -> ApiKey {
     ApiKey {
@@ -29,6 +36,20 @@ fn view(key: ApiKeyRecord) -> ApiKey {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{org}/api-keys",
+    tag = "api-keys",
+    params(OrgPath),
+    request_body = CreateApiKey,
+    responses(
+        (status = 201, description = "The key, with its full secret (shown once).", body = ApiKeyCreated),
+        (status = 400, description = "The body is not a `CreateApiKey`.", body = ErrorBody),
+        (status = 403, description = "The role may not manage API keys, or the key's role is above it.", body = ErrorBody),
+        (status = 404, description = "No such org for this credential.", body = ErrorBody),
+        (status = 422, description = "Invalid name, unknown role, or an expiry that is not a future RFC 3339 time.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/orgs/{org}/api-keys"))]
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -82,6 +103,17 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(ApiKeyCreated { api_key: view(record), key: key.full })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/api-keys",
+    tag = "api-keys",
+    params(OrgPath),
+    responses(
+        (status = 200, description = "One page of API keys, newest first, without their secrets.", body = ApiKeyPage),
+        (status = 403, description = "The role may not manage API keys.", body = ErrorBody),
+        (status = 404, description = "No such org for this credential.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/api-keys"))]
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -94,6 +126,17 @@ pub(super) async fn list(
     Ok(Json(Page { items: keys.into_iter().map(view).collect(), next_cursor: None }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/orgs/{org}/api-keys/{key}",
+    tag = "api-keys",
+    params(ApiKeyPath),
+    responses(
+        (status = 204, description = "Revoked (revoking a revoked key changes nothing)."),
+        (status = 403, description = "The role may not manage API keys.", body = ErrorBody),
+        (status = 404, description = "No such key in this org.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "DELETE /api/v1/orgs/{org}/api-keys/{key}"))]
 pub(super) async fn revoke(
     State(state): State<AppState>,
@@ -103,6 +146,10 @@ pub(super) async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     let access = authenticate(&state, &headers, &org).await?;
     access.require(Action::ManageApiKeys)?;
+    // Key ids are 16 hex digits; anything else names no key.
+    if !is_key_id(&key) {
+        return Err(ApiError::not_found("api key"));
+    }
     let audit = access.audit(&client, "api_key.revoke", "api_key", &key);
     state.store.revoke_api_key(access.org, &key, &audit).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::http::auth::{Action, ClientIp, authenticate};
 use crate::http::openapi::{HostPath, IdempotencyKey, OrgPath};
-use crate::http::{ApiError, idempotency_key, page_limit, time};
+use crate::http::{ApiError, idempotency_key, page_limit, query_text, time};
 use crate::secrets;
 use crate::store::{Created, HostRecord, NewHost};
 
@@ -217,6 +217,7 @@ pub(super) async fn list(
     let Query(query) =
         query.map_err(|err| ApiError::bad_request("invalid_query", err.body_text()))?;
     let limit = page_limit(query.limit)?;
+    query_text(query.cursor.as_deref(), "cursor")?;
     let records = state.store.list_hosts(access.org, query.cursor.as_deref(), limit).await?;
     let next_cursor =
         (records.len() == limit as usize).then(|| records.last().map(|h| h.name.clone())).flatten();

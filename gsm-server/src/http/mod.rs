@@ -107,6 +107,18 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     }
 }
 
+/// Refuses a query parameter holding control characters (PostgreSQL cannot even compare text
+/// with a NUL in it), so a filter or a cursor is either plain text or a 400.
+pub fn query_text(value: Option<&str>, name: &str) -> Result<(), ApiError> {
+    match value {
+        Some(text) if text.chars().any(char::is_control) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{name} may not hold control characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A page size from `?limit=`, bounded.
 pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {

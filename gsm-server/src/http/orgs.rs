@@ -6,12 +6,14 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use gsm_core::job::{Requester, RequesterKind};
-use gsm_proto::rest::{Org, OrgMembership, OrgName, Page};
+use gsm_proto::openapi::OrgMembershipPage;
+use gsm_proto::rest::{ErrorBody, Org, OrgMembership, OrgName, Page};
 use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::auth::{Action, ClientIp, authenticate, authenticate_user};
+use crate::http::openapi::OrgPath;
 use crate::http::users::body;
 use crate::http::{ApiError, time};
 use crate::init::validate_org_name;
@@ -29,6 +31,14 @@ fn name(request: &OrgName) -> Result<String, ApiError> {
     Ok(request.name.trim().to_owned())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs",
+    tag = "orgs",
+    responses(
+        (status = 200, description = "The caller's orgs, with their role in each.", body = OrgMembershipPage),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs"))]
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -45,6 +55,17 @@ pub(super) async fn list(
     Ok(Json(Page { items, next_cursor: None }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs",
+    tag = "orgs",
+    request_body = OrgName,
+    responses(
+        (status = 201, description = "The new org; the caller is its owner.", body = Org),
+        (status = 400, description = "The body is not an `OrgName`.", body = ErrorBody),
+        (status = 422, description = "Invalid org name.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/orgs"))]
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -71,6 +92,16 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(org_view(org))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}",
+    tag = "orgs",
+    params(OrgPath),
+    responses(
+        (status = 200, description = "The org.", body = Org),
+        (status = 404, description = "No such org for this credential.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}"))]
 pub(super) async fn get(
     State(state): State<AppState>,
@@ -82,6 +113,20 @@ pub(super) async fn get(
     Ok(Json(org_view(state.store.get_org(access.org).await?)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/orgs/{org}",
+    tag = "orgs",
+    params(OrgPath),
+    request_body = OrgName,
+    responses(
+        (status = 200, description = "The renamed org.", body = Org),
+        (status = 400, description = "The body is not an `OrgName`.", body = ErrorBody),
+        (status = 403, description = "The role may not rename the org.", body = ErrorBody),
+        (status = 404, description = "No such org for this credential.", body = ErrorBody),
+        (status = 422, description = "Invalid org name.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "PATCH /api/v1/orgs/{org}"))]
 pub(super) async fn update(
     State(state): State<AppState>,
@@ -97,6 +142,17 @@ pub(super) async fn update(
     Ok(Json(org_view(state.store.rename_org(access.org, &name, &audit).await?)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/orgs/{org}",
+    tag = "orgs",
+    params(OrgPath),
+    responses(
+        (status = 204, description = "Deleted: its hosts' credentials are revoked and their agents disconnected."),
+        (status = 403, description = "Only an owner may delete the org.", body = ErrorBody),
+        (status = 404, description = "No such org for this credential.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "DELETE /api/v1/orgs/{org}"))]
 pub(super) async fn delete(
     State(state): State<AppState>,

@@ -488,3 +488,35 @@ async fn access_changes_are_in_the_audit_log_with_who_and_from_where() {
         .unwrap();
     assert!(next.items.is_empty());
 }
+
+/// PostgreSQL cannot hold a NUL character in text; each way in is a 4xx that says so, never a 503.
+#[tokio::test]
+async fn text_with_a_nul_character_is_refused_as_the_clients_error_on_postgres() {
+    let server = TestServer::start_postgres().await;
+    let response = server.get("/audit?action=host%00create").send().await.unwrap();
+    assert_eq!(error_code(response).await, (400, "invalid_query".into()));
+    let response = server.get("/hosts?cursor=a%00b").send().await.unwrap();
+    assert_eq!(error_code(response).await, (400, "invalid_query".into()));
+    let response = login(&server, "a\u{0}b@example.com", PASSWORD).await;
+    assert_eq!(error_code(response).await, (401, "invalid_credentials".into()));
+    let response = server.post("/api-keys").json(&json!({"name": "a\u{0}b", "role": "viewer"}));
+    assert_eq!(error_code(response.send().await.unwrap()).await, (422, "invalid_name".into()));
+    let response =
+        server.post("/invites").json(&json!({"email": "n@example.com", "role": "viewer"}));
+    let invite: InviteCreated = response.send().await.unwrap().json().await.unwrap();
+    let response = server
+        .http
+        .post(format!("{}/api/v1/invites/accept", server.base))
+        .json(&json!({"token": invite.token, "email": "n@example.com", "password": PASSWORD,
+                      "display_name": "N\u{0}"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(response).await, (422, "invalid_display_name".into()));
+    let response = server.http.delete(server.url("/api-keys/%00")).bearer_auth(&server.org.api_key);
+    assert_eq!(error_code(response.send().await.unwrap()).await, (404, "api_key_not_found".into()));
+    // Behind the handlers' checks, the store itself names the client's text, not a failure.
+    let found = server.state.store.user_by_email("a\u{0}b").await;
+    assert!(matches!(found, Err(gsm_server::store::StoreError::InvalidText { .. })), "{found:?}");
+    server.finish().await;
+}
