@@ -225,6 +225,13 @@ pub(super) async fn list(
     Ok(Json(Page { items, next_cursor }))
 }
 
+/// Cuts a deleted host's agent and drops what this process knew of it live.
+pub(super) fn forget(state: &AppState, host: HostId) {
+    state.agents.disconnect(host);
+    state.presence().remove(host);
+    state.heartbeats().latest.remove(&host);
+}
+
 fn parse_host(id: &str) -> Result<HostId, ApiError> {
     id.parse().map_err(|_| ApiError::not_found("host"))
 }
@@ -273,9 +280,7 @@ pub(super) async fn delete(
     let host = parse_host(&host)?;
     let audit = access.audit(&client, "host.delete", "host", host);
     state.store.delete_host(access.org, host, audit.at, &audit).await?;
-    state.agents.disconnect(host);
-    state.presence().remove(host);
-    state.heartbeats().latest.remove(&host);
+    forget(&state, host);
     tracing::info!(org.id = %access.org, host.id = %host, "host deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,7 +4,8 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use gsm_proto::openapi::InvitePage;
 use gsm_proto::rest::{
@@ -18,7 +19,7 @@ use crate::http::auth::{Action, ClientIp, authenticate, authenticate_user};
 use crate::http::members::parse_role;
 use crate::http::openapi::{InvitePath, OrgPath};
 use crate::http::users::{body, open_session};
-use crate::http::{ApiError, bearer_token, time};
+use crate::http::{ApiError, IdPageQuery, bearer_token, list_query, next_cursor, page_limit, time};
 use crate::init::validate_email;
 use crate::passwords;
 use crate::secrets;
@@ -109,9 +110,10 @@ pub(super) async fn create(
     get,
     path = "/api/v1/orgs/{org}/invites",
     tag = "invites",
-    params(OrgPath),
+    params(OrgPath, IdPageQuery),
     responses(
         (status = 200, description = "One page of invites, newest first.", body = InvitePage),
+        (status = 400, description = "Invalid query parameters.", body = ErrorBody),
         (status = 403, description = "The role may not manage members.", body = ErrorBody),
         (status = 404, description = "No such org for this credential.", body = ErrorBody),
     ),
@@ -121,14 +123,18 @@ pub(super) async fn list(
     State(state): State<AppState>,
     Path(org): Path<String>,
     headers: HeaderMap,
+    query: Result<Query<IdPageQuery>, QueryRejection>,
 ) -> Result<Json<Page<Invite>>, ApiError> {
     let access = authenticate(&state, &headers, &org).await?;
     access.require(Action::ManageMembers)?;
+    let query = list_query(query)?;
+    let limit = page_limit(query.limit)?;
     let now = Timestamp::now();
-    let invites = state.store.list_invites(access.org).await?;
+    let invites = state.store.list_invites(access.org, query.cursor, limit).await?;
+    let next_cursor = next_cursor(&invites, limit, |invite| invite.id.to_string());
     Ok(Json(Page {
         items: invites.into_iter().map(|invite| view(invite, now)).collect(),
-        next_cursor: None,
+        next_cursor,
     }))
 }
 

@@ -4,7 +4,8 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use gsm_proto::openapi::MemberPage;
 use gsm_proto::rest::{ErrorBody, Member, Page, SetRole, User};
@@ -14,7 +15,7 @@ use crate::app::AppState;
 use crate::http::auth::{Action, ClientIp, OrgAccess, Role, authenticate};
 use crate::http::openapi::{MemberPath, OrgPath};
 use crate::http::users::body;
-use crate::http::{ApiError, time};
+use crate::http::{ApiError, IdPageQuery, list_query, next_cursor, page_limit, time};
 use crate::store::StoreError;
 use crate::store::access::{MemberRecord, UserId};
 
@@ -54,12 +55,8 @@ async fn current_role(
     access: &OrgAccess,
     user: UserId,
 ) -> Result<Role, ApiError> {
-    let members = state.store.list_members(access.org).await?;
-    let member = members
-        .into_iter()
-        .find(|m| m.user == user)
-        .ok_or_else(|| ApiError::not_found("member"))?;
-    parse_role(&member.role)
+    let role = state.store.member_role(access.org, user).await?;
+    parse_role(&role.ok_or_else(|| ApiError::not_found("member"))?)
 }
 
 fn parse_user(id: &str) -> Result<UserId, ApiError> {
@@ -70,9 +67,10 @@ fn parse_user(id: &str) -> Result<UserId, ApiError> {
     get,
     path = "/api/v1/orgs/{org}/members",
     tag = "members",
-    params(OrgPath),
+    params(OrgPath, IdPageQuery),
     responses(
         (status = 200, description = "One page of members, by email.", body = MemberPage),
+        (status = 400, description = "Invalid query parameters.", body = ErrorBody),
         (status = 404, description = "No such org for this credential.", body = ErrorBody),
     ),
 )]
@@ -81,11 +79,15 @@ pub(super) async fn list(
     State(state): State<AppState>,
     Path(org): Path<String>,
     headers: HeaderMap,
+    query: Result<Query<IdPageQuery>, QueryRejection>,
 ) -> Result<Json<Page<Member>>, ApiError> {
     let access = authenticate(&state, &headers, &org).await?;
     access.require(Action::Read)?;
-    let members = state.store.list_members(access.org).await?;
-    Ok(Json(Page { items: members.into_iter().map(view).collect(), next_cursor: None }))
+    let query = list_query(query)?;
+    let limit = page_limit(query.limit)?;
+    let members = state.store.list_members(access.org, query.cursor.map(UserId), limit).await?;
+    let next_cursor = next_cursor(&members, limit, |member| member.user.0.to_string());
+    Ok(Json(Page { items: members.into_iter().map(view).collect(), next_cursor }))
 }
 
 #[utoipa::path(

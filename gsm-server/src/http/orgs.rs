@@ -3,7 +3,8 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use gsm_core::job::{Requester, RequesterKind};
 use gsm_proto::openapi::OrgMembershipPage;
@@ -15,7 +16,7 @@ use crate::app::AppState;
 use crate::http::auth::{Action, ClientIp, authenticate, authenticate_user};
 use crate::http::openapi::OrgPath;
 use crate::http::users::body;
-use crate::http::{ApiError, time};
+use crate::http::{ApiError, IdPageQuery, list_query, next_cursor, page_limit, time};
 use crate::init::validate_org_name;
 use crate::store::OrgId;
 use crate::store::access::AuditEntry;
@@ -35,7 +36,9 @@ fn name(request: &OrgName) -> Result<String, ApiError> {
     get,
     path = "/api/v1/orgs",
     tag = "orgs",
+    params(IdPageQuery),
     responses(
+        (status = 400, description = "Invalid query parameters.", body = ErrorBody),
         (status = 200, description = "The caller's orgs, with their role in each.", body = OrgMembershipPage),
     ),
 )]
@@ -43,16 +46,19 @@ fn name(request: &OrgName) -> Result<String, ApiError> {
 pub(super) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
+    query: Result<Query<IdPageQuery>, QueryRejection>,
 ) -> Result<Json<Page<OrgMembership>>, ApiError> {
     let access = authenticate_user(&state, &headers).await?;
-    let items = state
-        .store
-        .memberships(access.user.id)
-        .await?
+    let query = list_query(query)?;
+    let limit = page_limit(query.limit)?;
+    let after = query.cursor.map(OrgId);
+    let memberships = state.store.memberships_page(access.user.id, after, limit).await?;
+    let next_cursor = next_cursor(&memberships, limit, |m| m.org.id.0.to_string());
+    let items = memberships
         .into_iter()
         .map(|m| OrgMembership { org: org_view(m.org), role: m.role })
         .collect();
-    Ok(Json(Page { items, next_cursor: None }))
+    Ok(Json(Page { items, next_cursor }))
 }
 
 #[utoipa::path(
@@ -163,7 +169,11 @@ pub(super) async fn delete(
     let access = authenticate(&state, &headers, &org).await?;
     access.require(Action::DeleteOrg)?;
     let audit = access.audit(&client, "org.delete", "org", access.org);
-    state.store.delete_org(access.org, &audit).await?;
-    tracing::info!(org.id = %access.org, "org deleted");
+    let hosts = state.store.delete_org(access.org, &audit).await?;
+    // Its hosts' credentials are gone; their agents are cut now, not at their next reconnect.
+    for host in &hosts {
+        super::hosts::forget(&state, *host);
+    }
+    tracing::info!(org.id = %access.org, hosts = hosts.len(), "org deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -310,11 +310,11 @@ pub async fn snapshot(server: &TestServer, org: Uuid) -> String {
         logs.push(store.job_logs(org, job.id, None, 1000).await.unwrap());
     }
     let the_org = store.get_org(org).await.ok();
-    let members = store.list_members(org).await.unwrap_or_default();
-    let invites = store.list_invites(org).await.unwrap_or_default();
+    let members = store.list_members(org, None, 500).await.unwrap_or_default();
+    let invites = store.list_invites(org, None, 500).await.unwrap_or_default();
     // A key's last use moves when it is used, which is not a change to the org.
     let keys: Vec<_> = store
-        .list_api_keys(org)
+        .list_api_keys(org, None, 500)
         .await
         .unwrap_or_default()
         .into_iter()
