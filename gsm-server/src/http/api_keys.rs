@@ -178,5 +178,6 @@ pub(super) async fn revoke(
     }
     let audit = access.audit(&client, "api_key.revoke", "api_key", &key);
     state.store.revoke_api_key(access.org, &key, &audit).await?;
+    state.auth.forget_key(&key);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -170,6 +170,7 @@ pub(super) async fn delete(
     access.require(Action::DeleteOrg)?;
     let audit = access.audit(&client, "org.delete", "org", access.org);
     let hosts = state.store.delete_org(access.org, &audit).await?;
+    state.auth.forget_org_keys(access.org);
     // Its hosts' credentials are gone; their agents are cut now, not at their next reconnect.
     for host in &hosts {
         super::hosts::forget(&state, *host);

@@ -326,6 +326,8 @@ async fn a_deleted_orgs_agents_are_cut_at_once_and_refused_after(server: &TestSe
         .await
         .unwrap();
     assert_eq!(deleted.status(), 204);
+    // Its keys die with it at once, even one this server has just used.
+    assert_eq!(server.get("/hosts").send().await.unwrap().status(), 401);
     for agent in &mut agents {
         agent.drain_until_closed().await;
     }
