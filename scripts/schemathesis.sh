@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `make schemathesis`: property-based tests of the live API against its own OpenAPI document.
 #
-# Starts the real gsm-server on 127.0.0.1:0 (SQLite in a fresh temp dir, one org from
-# `gsm-server init`), and runs Schemathesis with that org's owner key and id against
-# /api/v1/openapi.json: no answer may be a 5xx, and every answer must match the document.
+# Starts the real gsm-server on 127.0.0.1:0 (SQLite in a fresh temp dir, one org and its owner
+# user from `gsm-server init`), and runs Schemathesis against /api/v1/openapi.json: org routes
+# with the org's owner key, user routes with the owner's access token, logout with a session of
+# its own and org deletion on a second org, so no call pulls the ground from under the others.
+# No answer may be a 5xx, and every answer must match the document.
 # Schemathesis lives in a Python venv (GSM_VENV, default /var/tmp/gsm-venv), made on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +33,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$SERVER" init --data-dir "$DATA/server" --org schemathesis > "$DATA/org.json"
+OWNER_EMAIL=owner@schemathesis.test
+export GSM_SCHEMATHESIS_PASSWORD=schemathesis-owner-password
+"$SERVER" init --data-dir "$DATA/server" --org schemathesis --email "$OWNER_EMAIL" \
+    --password-env GSM_SCHEMATHESIS_PASSWORD > "$DATA/org.json"
 json() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$DATA/org.json" "$1"; }
 export GSM_SCHEMATHESIS_ORG GSM_SCHEMATHESIS_KEY
 GSM_SCHEMATHESIS_ORG=$(json org)
@@ -58,17 +63,50 @@ export GSM_SCHEMATHESIS_HOST GSM_SCHEMATHESIS_JOB
 GSM_SCHEMATHESIS_HOST=$(api -d '{"name": "fuzzed"}' "$base/api/v1/orgs/$GSM_SCHEMATHESIS_ORG/hosts" | field '["host"]["id"]')
 GSM_SCHEMATHESIS_JOB=$(api -d "{\"host\": \"$GSM_SCHEMATHESIS_HOST\", \"kind\": {\"type\": \"command\", \"program\": \"/bin/true\"}}" \
     "$base/api/v1/orgs/$GSM_SCHEMATHESIS_ORG/jobs" | field '["id"]')
+# The owner's access tokens: one for user routes, one session for logout alone.
+login() { curl -fsS -H 'Content-Type: application/json' \
+    -d "{\"email\": \"$OWNER_EMAIL\", \"password\": \"$GSM_SCHEMATHESIS_PASSWORD\"}" \
+    "$base/api/v1/auth/login" | field '["access_token"]'; }
+export GSM_SCHEMATHESIS_TOKEN GSM_SCHEMATHESIS_LOGOUT_TOKEN GSM_SCHEMATHESIS_DOOMED_ORG
+GSM_SCHEMATHESIS_TOKEN=$(login)
+GSM_SCHEMATHESIS_LOGOUT_TOKEN=$(login)
+user() { curl -fsS -H "Authorization: Bearer $GSM_SCHEMATHESIS_TOKEN" -H 'Content-Type: application/json' "$@"; }
+GSM_SCHEMATHESIS_DOOMED_ORG=$(user -d '{"name": "doomed"}' "$base/api/v1/orgs" | field '["id"]')
+export GSM_SCHEMATHESIS_USER GSM_SCHEMATHESIS_INVITE GSM_SCHEMATHESIS_KEY_ID
+GSM_SCHEMATHESIS_USER=$(user "$base/api/v1/me" | field '["user"]["id"]')
+GSM_SCHEMATHESIS_INVITE=$(api -d '{"email": "invitee@schemathesis.test", "role": "viewer"}' \
+    "$base/api/v1/orgs/$GSM_SCHEMATHESIS_ORG/invites" | field '["invite"]["id"]')
+GSM_SCHEMATHESIS_KEY_ID=$(api -d '{"name": "revocable", "role": "viewer"}' \
+    "$base/api/v1/orgs/$GSM_SCHEMATHESIS_ORG/api-keys" | field '["api_key"]["id"]')
 cat > "$DATA/schemathesis.toml" <<'EOF'
+[headers]
+Authorization = "Bearer ${GSM_SCHEMATHESIS_KEY}"
+
 [parameters]
 "path.org" = "${GSM_SCHEMATHESIS_ORG}"
 "path.host" = "${GSM_SCHEMATHESIS_HOST}"
 "path.job" = "${GSM_SCHEMATHESIS_JOB}"
+"path.user" = "${GSM_SCHEMATHESIS_USER}"
+"path.invite" = "${GSM_SCHEMATHESIS_INVITE}"
+"path.key" = "${GSM_SCHEMATHESIS_KEY_ID}"
+
+[[operations]]
+include-path-regex = "^/api/v1/(me|orgs|invites/accept)$"
+headers = { Authorization = "Bearer ${GSM_SCHEMATHESIS_TOKEN}" }
+
+[[operations]]
+include-name = "POST /api/v1/auth/logout"
+headers = { Authorization = "Bearer ${GSM_SCHEMATHESIS_LOGOUT_TOKEN}" }
+
+[[operations]]
+include-name = "DELETE /api/v1/orgs/{org}"
+headers = { Authorization = "Bearer ${GSM_SCHEMATHESIS_TOKEN}" }
+parameters = { "path.org" = "${GSM_SCHEMATHESIS_DOOMED_ORG}" }
 EOF
 
 # Run inside the temp dir: Schemathesis keeps a cache in its working directory.
 status=0
 (cd "$DATA" && "$VENV/bin/schemathesis" --config-file schemathesis.toml run "$base/api/v1/openapi.json" \
-    --header "Authorization: Bearer $GSM_SCHEMATHESIS_KEY" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --max-examples "$MAX_EXAMPLES" --seed "$SEED" --workers 1 \
     --generation-database none --no-color --report-dir report) || status=$?

@@ -16,7 +16,11 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::agent::{EnrollRequest, EnrollResponse};
-use crate::rest::{CreateHost, CreateJob, ErrorBody, Host, HostCreated, Job, JobLogs, Page};
+use crate::rest::{
+    AcceptInvite, ApiKey, ApiKeyCreated, AuditEntry, CreateApiKey, CreateHost, CreateInvite,
+    CreateJob, ErrorBody, Host, HostCreated, Invite, InviteAccepted, InviteCreated, Job, JobLogs,
+    Login, Me, Member, Org, OrgMembership, OrgName, Page, RefreshRequest, SetRole, TokenPair,
+};
 
 /// Where the components live in an OpenAPI document, as a JSON pointer.
 const COMPONENTS_PATH: &str = "/components/schemas";
@@ -63,6 +67,24 @@ bridge!(
     JobLogs,
     EnrollRequest,
     EnrollResponse,
+    Login,
+    RefreshRequest,
+    TokenPair,
+    Me,
+    Org,
+    OrgName,
+    Page<OrgMembership>,
+    Page<Member>,
+    SetRole,
+    CreateInvite,
+    InviteCreated,
+    Page<Invite>,
+    AcceptInvite,
+    InviteAccepted,
+    CreateApiKey,
+    ApiKeyCreated,
+    Page<ApiKey>,
+    Page<AuditEntry>,
 );
 
 /// A page of hosts: `utoipa`'s route attributes name a generic body through an alias.
@@ -70,6 +92,21 @@ pub type HostPage = Page<Host>;
 
 /// A page of jobs.
 pub type JobPage = Page<Job>;
+
+/// A page of the caller's orgs, with their role in each.
+pub type OrgMembershipPage = Page<OrgMembership>;
+
+/// A page of an org's members.
+pub type MemberPage = Page<Member>;
+
+/// A page of an org's invites.
+pub type InvitePage = Page<Invite>;
+
+/// A page of an org's API keys.
+pub type ApiKeyPage = Page<ApiKey>;
+
+/// A page of an org's audit log.
+pub type AuditPage = Page<AuditEntry>;
 
 /// Stands for [`JobState`] where a route takes one as a parameter: gsm-core has no utoipa traits,
 /// and its schema is already among the [`components`] (a [`Job`] holds one).

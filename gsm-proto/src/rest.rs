@@ -337,6 +337,17 @@ pub struct AcceptInvite {
     pub display_name: Option<String>,
 }
 
+/// What `POST /api/v1/invites/accept` answers: the user's memberships, and a first token pair
+/// when the invite made a new user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InviteAccepted {
+    /// The user, with the org they joined among their memberships.
+    pub me: Me,
+    /// A new user's first tokens; absent when an existing user accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenPair>,
+}
+
 /// `POST …/api-keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

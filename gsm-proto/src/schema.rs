@@ -9,9 +9,9 @@ use schemars::{Schema, schema_for};
 use crate::agent::{AgentMessage, EnrollRequest, EnrollResponse, ServerMessage};
 use crate::rest::{
     AcceptInvite, ApiKey, ApiKeyCreated, AuditEntry, CreateApiKey, CreateHost, CreateInvite,
-    CreateJob, ErrorBody, Host, HostCreated, Invite, InviteCreated, Job, JobLogs, Login, Me,
-    Member, Org, OrgInitialized, OrgMembership, OrgName, Page, RefreshRequest, SetRole, TokenPair,
-    User,
+    CreateJob, ErrorBody, Host, HostCreated, Invite, InviteAccepted, InviteCreated, Job, JobLogs,
+    Login, Me, Member, Org, OrgInitialized, OrgMembership, OrgName, Page, RefreshRequest, SetRole,
+    TokenPair, User,
 };
 
 /// Every published schema, by file stem.
@@ -46,6 +46,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("invite-created", schema_for!(InviteCreated)),
         ("invite-page", schema_for!(Page<Invite>)),
         ("accept-invite", schema_for!(AcceptInvite)),
+        ("invite-accepted", schema_for!(InviteAccepted)),
         ("create-api-key", schema_for!(CreateApiKey)),
         ("api-key", schema_for!(ApiKey)),
         ("api-key-created", schema_for!(ApiKeyCreated)),

@@ -5,26 +5,38 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use gsm_proto::rest::{AuditEntry, Page};
+use gsm_proto::openapi::AuditPage;
+use gsm_proto::rest::{AuditEntry, ErrorBody, Page};
 use jiff::Timestamp;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::auth::{Action, authenticate};
-use crate::http::{ApiError, page_limit, time};
+use crate::http::openapi::OrgPath;
+use crate::http::{ApiError, page_limit, query_text, time};
 use crate::store::access::AuditFilter;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AuditQuery {
+    /// Only entries by this actor id (a user id, an API key id or a host id).
     actor: Option<String>,
+    /// Only this action (`host.create`).
     action: Option<String>,
+    /// Only targets of this kind (`host`, `job`, `member`, ...).
     target_type: Option<String>,
+    /// Only this target id.
     target_id: Option<String>,
+    /// RFC 3339: only entries at or after this time.
     since: Option<String>,
+    /// RFC 3339: only entries before this time.
     until: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<Uuid>,
+    /// Entries per page.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -37,6 +49,18 @@ fn instant(text: Option<&str>, name: &str) -> Result<Option<Timestamp>, ApiError
     .transpose()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/audit",
+    tag = "audit",
+    params(OrgPath, AuditQuery),
+    responses(
+        (status = 200, description = "One page of audit entries, newest first.", body = AuditPage),
+        (status = 400, description = "Invalid query parameters.", body = ErrorBody),
+        (status = 403, description = "The role may not read the audit log.", body = ErrorBody),
+        (status = 404, description = "No such org for this credential.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/audit"))]
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -49,6 +73,10 @@ pub(super) async fn list(
     let Query(query) =
         query.map_err(|err| ApiError::bad_request("invalid_query", err.body_text()))?;
     let limit = page_limit(query.limit)?;
+    query_text(query.actor.as_deref(), "actor")?;
+    query_text(query.action.as_deref(), "action")?;
+    query_text(query.target_type.as_deref(), "target_type")?;
+    query_text(query.target_id.as_deref(), "target_id")?;
     let filter = AuditFilter {
         since: instant(query.since.as_deref(), "since")?,
         until: instant(query.until.as_deref(), "until")?,

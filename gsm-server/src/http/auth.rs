@@ -5,7 +5,10 @@
 //! the membership table and is read on every request (one query that also checks the session and
 //! the user are live), so a logout, a deleted user or a removed member is refused at once. For a
 //! key, the role is the key's; expired and revoked keys are refused, and its last use is recorded
-//! at most once a minute. Agent host credentials (`gsmh_…`) are for the agent gateway only and
+//! at most once a minute. A key read from the store is kept in memory for [`KEY_CACHE_TTL`], so
+//! the hot path is one hash and one map lookup, not a query; revoking a key or deleting its org
+//! through this server forgets it at once, and the TTL bounds how long another server process
+//! sharing the database takes to see a revocation. Agent host credentials (`gsmh_…`) are for the agent gateway only and
 //! are refused here. The org comes from the credential, never from the request: a credential used
 //! on another org's path gets the same 404 as a missing org, so ids of other tenants cannot be
 //! probed. What each role may do is decided in [`Role::may`], the one place that knows; the
@@ -13,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -29,12 +32,16 @@ use crate::http::ApiError;
 use crate::http::rate_limit::RateLimiter;
 use crate::passwords::Passwords;
 use crate::secrets;
-use crate::store::OrgId;
 use crate::store::access::{AuditEntry, SessionId, SessionRole, UserId, UserRecord};
+use crate::store::{ApiKeyRecord, OrgId};
 use crate::tokens::{self, Tokens};
 
 /// How often at most a key's last use is written.
 const KEY_USE_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a key read from the store is used without reading it again.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Entries either map may hold before stale ones are swept.
+const MAP_SWEEP_AT: usize = 100_000;
 
 /// A member's role in an org, from most to least powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -234,6 +241,8 @@ pub struct AuthState {
     pub login_per_account: RateLimiter,
     /// When each key's last use was last written.
     key_uses: Mutex<HashMap<String, Instant>>,
+    /// Keys read from the store, by key id, with when they were read.
+    keys: Mutex<HashMap<String, (Arc<ApiKeyRecord>, Instant)>>,
 }
 
 impl AuthState {
@@ -252,13 +261,14 @@ impl AuthState {
             login_per_ip: RateLimiter::new(settings.login_per_ip),
             login_per_account: RateLimiter::new(settings.login_per_account),
             key_uses: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
         })
     }
 
     /// Whether a key's use should be written now (at most once a minute per key).
     fn key_use_due(&self, key_id: &str, now: Instant) -> bool {
         let mut uses = self.key_uses.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if uses.len() >= 100_000 {
+        if uses.len() >= MAP_SWEEP_AT {
             uses.retain(|_, at| now.saturating_duration_since(*at) < KEY_USE_INTERVAL);
         }
         match uses.get(key_id) {
@@ -268,6 +278,36 @@ impl AuthState {
                 true
             }
         }
+    }
+}
+
+impl AuthState {
+    /// The key read from the store less than [`KEY_CACHE_TTL`] ago, if any.
+    fn cached_key(&self, key_id: &str, now: Instant) -> Option<Arc<ApiKeyRecord>> {
+        let keys = self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        keys.get(key_id)
+            .filter(|(_, read_at)| now.saturating_duration_since(*read_at) < KEY_CACHE_TTL)
+            .map(|(key, _)| Arc::clone(key))
+    }
+
+    fn cache_key(&self, key: Arc<ApiKeyRecord>, now: Instant) {
+        let mut keys = self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if keys.len() >= MAP_SWEEP_AT {
+            keys.retain(|_, (_, at)| now.saturating_duration_since(*at) < KEY_CACHE_TTL);
+        }
+        keys.insert(key.key_id.clone(), (key, now));
+    }
+
+    /// Forgets a key (it was revoked), so its next use reads the store.
+    pub fn forget_key(&self, key_id: &str) {
+        let mut keys = self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        keys.remove(key_id);
+    }
+
+    /// Forgets every key of an org (it was deleted).
+    pub fn forget_org_keys(&self, org: OrgId) {
+        let mut keys = self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        keys.retain(|_, (key, _)| key.org != org);
     }
 }
 
@@ -325,7 +365,15 @@ async fn authenticate_key(state: &AppState, token: &str, org: &str) -> Result<Or
         ApiError::unauthorized("the API key is malformed; keys look like gsm_<id>_<secret>")
     })?;
     let invalid = || ApiError::unauthorized("the API key is unknown, expired, revoked or wrong");
-    let key = state.store.find_api_key(key_id).await?.ok_or_else(invalid)?;
+    let key = match state.auth.cached_key(key_id, Instant::now()) {
+        Some(key) => key,
+        None => {
+            let read_at = Instant::now();
+            let key = Arc::new(state.store.find_api_key(key_id).await?.ok_or_else(invalid)?);
+            state.auth.cache_key(Arc::clone(&key), read_at);
+            key
+        }
+    };
     if !secrets::hashes_equal(&secrets::hash(secret), &key.secret_hash) {
         return Err(invalid());
     }
@@ -348,7 +396,7 @@ async fn authenticate_key(state: &AppState, token: &str, org: &str) -> Result<Or
     Ok(OrgAccess {
         org: key.org,
         role,
-        principal: Requester { kind: RequesterKind::ApiKey, id: key.key_id },
+        principal: Requester { kind: RequesterKind::ApiKey, id: key.key_id.clone() },
     })
 }
 

@@ -114,6 +114,12 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound { what } => ApiError::not_found(what),
             StoreError::Conflict { detail } => ApiError::conflict("conflict", detail),
+            StoreError::InvalidText { what } => ApiError::unprocessable(
+                "invalid_text",
+                format!(
+                    "a value for the {what} holds a character that cannot be stored (NUL); remove it"
+                ),
+            ),
             other @ StoreError::Other(_) => ApiError::unavailable(other),
         }
     }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::http::auth::{Action, ClientIp, authenticate};
 use crate::http::openapi::{HostPath, IdempotencyKey, OrgPath};
-use crate::http::{ApiError, idempotency_key, page_limit, time};
+use crate::http::{ApiError, idempotency_key, page_limit, query_text, time};
 use crate::secrets;
 use crate::store::{Created, HostRecord, NewHost};
 
@@ -217,11 +217,19 @@ pub(super) async fn list(
     let Query(query) =
         query.map_err(|err| ApiError::bad_request("invalid_query", err.body_text()))?;
     let limit = page_limit(query.limit)?;
+    query_text(query.cursor.as_deref(), "cursor")?;
     let records = state.store.list_hosts(access.org, query.cursor.as_deref(), limit).await?;
     let next_cursor =
         (records.len() == limit as usize).then(|| records.last().map(|h| h.name.clone())).flatten();
     let items = records.into_iter().map(|record| view(&state, record)).collect();
     Ok(Json(Page { items, next_cursor }))
+}
+
+/// Cuts a deleted host's agent and drops what this process knew of it live.
+pub(super) fn forget(state: &AppState, host: HostId) {
+    state.agents.disconnect(host);
+    state.presence().remove(host);
+    state.heartbeats().latest.remove(&host);
 }
 
 fn parse_host(id: &str) -> Result<HostId, ApiError> {
@@ -272,9 +280,7 @@ pub(super) async fn delete(
     let host = parse_host(&host)?;
     let audit = access.audit(&client, "host.delete", "host", host);
     state.store.delete_host(access.org, host, audit.at, &audit).await?;
-    state.agents.disconnect(host);
-    state.presence().remove(host);
-    state.heartbeats().latest.remove(&host);
+    forget(&state, host);
     tracing::info!(org.id = %access.org, host.id = %host, "host deleted");
     Ok(StatusCode::NO_CONTENT)
 }

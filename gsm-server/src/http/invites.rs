@@ -4,17 +4,22 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use gsm_proto::rest::{AcceptInvite, CreateInvite, Invite, InviteCreated, Me, Page, TokenPair};
+use gsm_proto::openapi::InvitePage;
+use gsm_proto::rest::{
+    AcceptInvite, CreateInvite, ErrorBody, Invite, InviteAccepted, InviteCreated, Me, Page,
+};
 use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::auth::{Action, ClientIp, authenticate, authenticate_user};
 use crate::http::members::parse_role;
+use crate::http::openapi::{InvitePath, OrgPath};
 use crate::http::users::{body, open_session};
-use crate::http::{ApiError, bearer_token, time};
+use crate::http::{ApiError, IdPageQuery, bearer_token, list_query, next_cursor, page_limit, time};
 use crate::init::validate_email;
 use crate::passwords;
 use crate::secrets;
@@ -43,6 +48,20 @@ fn view(invite: InviteRecord, now: Timestamp) -> Invite {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{org}/invites",
+    tag = "invites",
+    params(OrgPath),
+    request_body = CreateInvite,
+    responses(
+        (status = 201, description = "The invite, with its single-use token (shown once).", body = InviteCreated),
+        (status = 400, description = "The body is not a `CreateInvite`.", body = ErrorBody),
+        (status = 403, description = "The role may not manage members, or the role invited is above it.", body = ErrorBody),
+        (status = 404, description = "No such org for this credential.", body = ErrorBody),
+        (status = 422, description = "Invalid email or unknown role.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/orgs/{org}/invites"))]
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -87,22 +106,49 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(InviteCreated { invite: view(record, now), token })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/invites",
+    tag = "invites",
+    params(OrgPath, IdPageQuery),
+    responses(
+        (status = 200, description = "One page of invites, newest first.", body = InvitePage),
+        (status = 400, description = "Invalid query parameters.", body = ErrorBody),
+        (status = 403, description = "The role may not manage members.", body = ErrorBody),
+        (status = 404, description = "No such org for this credential.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/invites"))]
 pub(super) async fn list(
     State(state): State<AppState>,
     Path(org): Path<String>,
     headers: HeaderMap,
+    query: Result<Query<IdPageQuery>, QueryRejection>,
 ) -> Result<Json<Page<Invite>>, ApiError> {
     let access = authenticate(&state, &headers, &org).await?;
     access.require(Action::ManageMembers)?;
+    let query = list_query(query)?;
+    let limit = page_limit(query.limit)?;
     let now = Timestamp::now();
-    let invites = state.store.list_invites(access.org).await?;
+    let invites = state.store.list_invites(access.org, query.cursor, limit).await?;
+    let next_cursor = next_cursor(&invites, limit, |invite| invite.id.to_string());
     Ok(Json(Page {
         items: invites.into_iter().map(|invite| view(invite, now)).collect(),
-        next_cursor: None,
+        next_cursor,
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/orgs/{org}/invites/{invite}",
+    tag = "invites",
+    params(InvitePath),
+    responses(
+        (status = 204, description = "Revoked: its token stops working."),
+        (status = 403, description = "The role may not manage members.", body = ErrorBody),
+        (status = 404, description = "No such open invite in this org.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "DELETE /api/v1/orgs/{org}/invites/{invite}"))]
 pub(super) async fn revoke(
     State(state): State<AppState>,
@@ -118,20 +164,25 @@ pub(super) async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// What accepting answers: the user's memberships, and a first token pair for a new user.
-#[derive(Debug, serde::Serialize)]
-pub(super) struct Accepted {
-    me: Me,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tokens: Option<TokenPair>,
-}
-
+#[utoipa::path(
+    post,
+    path = "/api/v1/invites/accept",
+    tag = "invites",
+    request_body = AcceptInvite,
+    responses(
+        (status = 200, description = "Joined: the user's memberships, and a new user's first tokens.", body = InviteAccepted),
+        (status = 400, description = "The body is not an `AcceptInvite`.", body = ErrorBody),
+        (status = 404, description = "The invite token is unknown, used, revoked or expired.", body = ErrorBody),
+        (status = 409, description = "The email has an account (log in and accept with its token), or the user is already a member.", body = ErrorBody),
+        (status = 422, description = "A new user's email, password or display name is invalid, or missing.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/invites/accept"))]
 pub(super) async fn accept(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: Result<Json<AcceptInvite>, JsonRejection>,
-) -> Result<Json<Accepted>, ApiError> {
+) -> Result<Json<InviteAccepted>, ApiError> {
     let request = body(request)?;
     let token_hash = secrets::hash(&request.token);
     let now = Timestamp::now();
@@ -150,10 +201,13 @@ pub(super) async fn accept(
             .map_err(|message| ApiError::unprocessable("invalid_email", message))?;
         passwords::validate(password)
             .map_err(|message| ApiError::unprocessable("invalid_password", message))?;
-        if display_name.trim().is_empty() || display_name.len() > 128 {
+        if display_name.trim().is_empty()
+            || display_name.len() > 128
+            || display_name.chars().any(char::is_control)
+        {
             return Err(ApiError::unprocessable(
                 "invalid_display_name",
-                "a display name is 1-128 characters",
+                "a display name is 1-128 printable characters",
             ));
         }
         let hasher = state.clone();
@@ -187,7 +241,7 @@ pub(super) async fn accept(
     }
     let memberships = state.store.memberships(user.id).await?;
     let tokens = if new_user { Some(open_session(&state, user.id).await?) } else { None };
-    Ok(Json(Accepted {
+    Ok(Json(InviteAccepted {
         me: Me {
             user: super::users::user_view(&user),
             memberships: memberships

@@ -107,6 +107,44 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     }
 }
 
+/// Refuses a query parameter holding control characters (PostgreSQL cannot even compare text
+/// with a NUL in it), so a filter or a cursor is either plain text or a 400.
+pub fn query_text(value: Option<&str>, name: &str) -> Result<(), ApiError> {
+    match value {
+        Some(text) if text.chars().any(char::is_control) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{name} may not hold control characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `?cursor=&limit=` of a list paged by the id of its last item (members, invites, orgs).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct IdPageQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<uuid::Uuid>,
+    /// Items per page.
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
+/// The query of a list route, or 400.
+pub fn list_query<T>(
+    query: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    query
+        .map(|axum::extract::Query(query)| query)
+        .map_err(|err| ApiError::bad_request("invalid_query", err.body_text()))
+}
+
+/// The cursor of the page after `items`: the last item's, when the page is full.
+pub fn next_cursor<T>(items: &[T], limit: u32, cursor: impl Fn(&T) -> String) -> Option<String> {
+    (items.len() == limit as usize).then(|| items.last().map(cursor)).flatten()
+}
+
 /// A page size from `?limit=`, bounded.
 pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {

@@ -2,8 +2,9 @@
 //!
 //! Each handler carries `#[utoipa::path]` (its statuses, parameters and bodies); the schemas are
 //! gsm-proto's `schemars` schemas ([`gsm_proto::openapi`]), so this document, the JSON Schemas in
-//! `gsm-proto/schemas/` and the code cannot disagree. What every org route shares — the API-key
-//! security and the 401 and 503 answers — is added here, once. `docs/openapi.json` is this document
+//! `gsm-proto/schemas/` and the code cannot disagree. What routes share — their security (an API
+//! key or a user's access token on org routes, a user's token on the user routes) and the 401 and
+//! 503 answers — is added here, once, by path, so a handler cannot forget it. `docs/openapi.json` is this document
 //! checked in; a test fails when it drifts, and the isolation and role suites enumerate its paths.
 
 use axum::Json;
@@ -21,6 +22,14 @@ use crate::http::ApiError;
 const ORG_ROUTES: &str = "/api/v1/orgs/";
 /// The security scheme of org routes: an org API key.
 const API_KEY: &str = "api_key";
+/// The security scheme of a signed-in user: an access token from login.
+const USER_TOKEN: &str = "user_token";
+/// Routes that act as a signed-in user, outside any one org.
+const USER_ROUTES: [&str; 3] = ["/api/v1/me", "/api/v1/orgs", "/api/v1/auth/logout"];
+/// Accepting an invite: as a signed-in user, or anonymously as a new user.
+const ACCEPT_ROUTE: &str = "/api/v1/invites/accept";
+/// Routes with no credential that still reach the database.
+const OPEN_ROUTES: [&str; 2] = ["/api/v1/auth/login", "/api/v1/auth/refresh"];
 /// The security scheme of the agent WebSocket: a host credential.
 const HOST_CREDENTIAL: &str = "host_credential";
 
@@ -48,6 +57,26 @@ const HOST_CREDENTIAL: &str = "host_credential";
         super::jobs::cancel,
         super::logs::page,
         super::logs::follow,
+        super::users::login,
+        super::users::refresh,
+        super::users::logout,
+        super::users::me,
+        super::orgs::list,
+        super::orgs::create,
+        super::orgs::get,
+        super::orgs::update,
+        super::orgs::delete,
+        super::members::list,
+        super::members::set_role,
+        super::members::remove,
+        super::invites::list,
+        super::invites::create,
+        super::invites::revoke,
+        super::invites::accept,
+        super::api_keys::list,
+        super::api_keys::create,
+        super::api_keys::revoke,
+        super::audit::list,
     ),
     modifiers(&Shared),
 )]
@@ -93,6 +122,39 @@ pub(super) struct JobPath {
     job: Uuid,
 }
 
+/// Path parameters of one member.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, reason = "described in the document, never extracted")]
+pub(super) struct MemberPath {
+    /// The org's id.
+    org: Uuid,
+    /// The member's user id.
+    user: Uuid,
+}
+
+/// Path parameters of one invite.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, reason = "described in the document, never extracted")]
+pub(super) struct InvitePath {
+    /// The org's id.
+    org: Uuid,
+    /// The invite's id.
+    invite: Uuid,
+}
+
+/// Path parameters of one API key.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, reason = "described in the document, never extracted")]
+pub(super) struct ApiKeyPath {
+    /// The org's id.
+    org: Uuid,
+    /// The key's id (the part between `gsm_` and the next `_`).
+    key: String,
+}
+
 /// The `Idempotency-Key` header of create routes: a repeat with the same key answers with the
 /// first result instead of creating again.
 #[derive(utoipa::IntoParams)]
@@ -114,44 +176,95 @@ pub(super) async fn openapi_json() -> Result<Json<Value>, ApiError> {
     Ok(Json(document().map_err(ApiError::internal)?))
 }
 
-/// Adds what every org route shares, so a handler cannot forget it.
+/// Adds what routes share, by path, so a handler cannot forget it.
 struct Shared;
 
 impl Modify for Shared {
     fn modify(&self, doc: &mut Document) {
         let components = doc.components.get_or_insert_with(Default::default);
-        for (name, description) in [
-            (API_KEY, "An org API key, `gsm_<id>_<secret>`."),
-            (HOST_CREDENTIAL, "A host credential from `POST /agent/v1/enroll`."),
+        for (name, description, format) in [
+            (API_KEY, "An org API key, `gsm_<id>_<secret>`.", None),
+            (USER_TOKEN, "A user's access token from `POST /api/v1/auth/login`.", Some("JWT")),
+            (HOST_CREDENTIAL, "A host credential from `POST /agent/v1/enroll`.", None),
         ] {
-            let scheme =
+            let mut scheme =
                 HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(description));
+            if let Some(format) = format {
+                scheme = scheme.bearer_format(format);
+            }
             components.add_security_scheme(name, SecurityScheme::Http(scheme.build()));
         }
         for (path, item) in doc.paths.paths.iter_mut() {
-            if !path.starts_with(ORG_ROUTES) {
-                continue;
-            }
+            let Some(shape) = Shape::of(path) else { continue };
             let operations =
                 [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
-                org_route(operation);
+                shape.apply(operation);
             }
         }
     }
 }
 
-fn org_route(operation: &mut Operation) {
-    operation.security = Some(vec![SecurityRequirement::new(API_KEY, Vec::<String>::new())]);
-    for (status, description) in [
-        ("401", "No API key, or one that is malformed, unknown, revoked or wrong."),
-        ("503", "The server cannot reach its database; retry shortly."),
-    ] {
-        let response = ResponseBuilder::new()
-            .description(description)
-            .content("application/json", error_content())
-            .build();
-        operation.responses.responses.entry(status.into()).or_insert(response.into());
+/// What a route's security and shared answers are, decided by its path.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    /// An org route: an API key of the org or a member's access token.
+    Org,
+    /// A signed-in user's route.
+    User,
+    /// Invite acceptance: a user's token, or none for a new user.
+    Accept,
+    /// No credential, but the database answers.
+    Open,
+}
+
+impl Shape {
+    fn of(path: &str) -> Option<Shape> {
+        if path.starts_with(ORG_ROUTES) {
+            Some(Shape::Org)
+        } else if USER_ROUTES.contains(&path) {
+            Some(Shape::User)
+        } else if path == ACCEPT_ROUTE {
+            Some(Shape::Accept)
+        } else if OPEN_ROUTES.contains(&path) {
+            Some(Shape::Open)
+        } else {
+            None
+        }
+    }
+
+    fn apply(self, operation: &mut Operation) {
+        let key = || SecurityRequirement::new(API_KEY, Vec::<String>::new());
+        let user = || SecurityRequirement::new(USER_TOKEN, Vec::<String>::new());
+        let (security, unauthorized) = match self {
+            Shape::Org => (
+                Some(vec![key(), user()]),
+                Some(
+                    "No credential, or one that is malformed, unknown, expired, revoked or wrong.",
+                ),
+            ),
+            Shape::User => (
+                Some(vec![user()]),
+                Some("No access token, or one that is invalid, expired or of an ended session."),
+            ),
+            Shape::Accept => (
+                Some(vec![SecurityRequirement::default(), user()]),
+                Some("An access token was sent but is invalid, expired or of an ended session."),
+            ),
+            Shape::Open => (None, None),
+        };
+        if security.is_some() {
+            operation.security = security;
+        }
+        let unavailable = Some("The server cannot reach its database; retry shortly.");
+        for (status, description) in [("401", unauthorized), ("503", unavailable)] {
+            let Some(description) = description else { continue };
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content("application/json", error_content())
+                .build();
+            operation.responses.responses.entry(status.into()).or_insert(response.into());
+        }
     }
 }
 

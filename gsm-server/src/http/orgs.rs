@@ -3,17 +3,20 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use gsm_core::job::{Requester, RequesterKind};
-use gsm_proto::rest::{Org, OrgMembership, OrgName, Page};
+use gsm_proto::openapi::OrgMembershipPage;
+use gsm_proto::rest::{ErrorBody, Org, OrgMembership, OrgName, Page};
 use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::auth::{Action, ClientIp, authenticate, authenticate_user};
+use crate::http::openapi::OrgPath;
 use crate::http::users::body;
-use crate::http::{ApiError, time};
+use crate::http::{ApiError, IdPageQuery, list_query, next_cursor, page_limit, time};
 use crate::init::validate_org_name;
 use crate::store::OrgId;
 use crate::store::access::AuditEntry;
@@ -29,22 +32,46 @@ fn name(request: &OrgName) -> Result<String, ApiError> {
     Ok(request.name.trim().to_owned())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs",
+    tag = "orgs",
+    params(IdPageQuery),
+    responses(
+        (status = 400, description = "Invalid query parameters.", body = ErrorBody),
+        (status = 200, description = "The caller's orgs, with their role in each.", body = OrgMembershipPage),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs"))]
 pub(super) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
+    query: Result<Query<IdPageQuery>, QueryRejection>,
 ) -> Result<Json<Page<OrgMembership>>, ApiError> {
     let access = authenticate_user(&state, &headers).await?;
-    let items = state
-        .store
-        .memberships(access.user.id)
-        .await?
+    let query = list_query(query)?;
+    let limit = page_limit(query.limit)?;
+    let after = query.cursor.map(OrgId);
+    let memberships = state.store.memberships_page(access.user.id, after, limit).await?;
+    let next_cursor = next_cursor(&memberships, limit, |m| m.org.id.0.to_string());
+    let items = memberships
         .into_iter()
         .map(|m| OrgMembership { org: org_view(m.org), role: m.role })
         .collect();
-    Ok(Json(Page { items, next_cursor: None }))
+    Ok(Json(Page { items, next_cursor }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs",
+    tag = "orgs",
+    request_body = OrgName,
+    responses(
+        (status = 201, description = "The new org; the caller is its owner.", body = Org),
+        (status = 400, description = "The body is not an `OrgName`.", body = ErrorBody),
+        (status = 422, description = "Invalid org name.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/orgs"))]
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -71,6 +98,16 @@ pub(super) async fn create(
     Ok((StatusCode::CREATED, Json(org_view(org))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}",
+    tag = "orgs",
+    params(OrgPath),
+    responses(
+        (status = 200, description = "The org.", body = Org),
+        (status = 404, description = "No such org for this credential.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}"))]
 pub(super) async fn get(
     State(state): State<AppState>,
@@ -82,6 +119,20 @@ pub(super) async fn get(
     Ok(Json(org_view(state.store.get_org(access.org).await?)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/orgs/{org}",
+    tag = "orgs",
+    params(OrgPath),
+    request_body = OrgName,
+    responses(
+        (status = 200, description = "The renamed org.", body = Org),
+        (status = 400, description = "The body is not an `OrgName`.", body = ErrorBody),
+        (status = 403, description = "The role may not rename the org.", body = ErrorBody),
+        (status = 404, description = "No such org for this credential.", body = ErrorBody),
+        (status = 422, description = "Invalid org name.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "PATCH /api/v1/orgs/{org}"))]
 pub(super) async fn update(
     State(state): State<AppState>,
@@ -97,6 +148,17 @@ pub(super) async fn update(
     Ok(Json(org_view(state.store.rename_org(access.org, &name, &audit).await?)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/orgs/{org}",
+    tag = "orgs",
+    params(OrgPath),
+    responses(
+        (status = 204, description = "Deleted: its hosts' credentials are revoked and their agents disconnected."),
+        (status = 403, description = "Only an owner may delete the org.", body = ErrorBody),
+        (status = 404, description = "No such org for this credential.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "DELETE /api/v1/orgs/{org}"))]
 pub(super) async fn delete(
     State(state): State<AppState>,
@@ -107,7 +169,12 @@ pub(super) async fn delete(
     let access = authenticate(&state, &headers, &org).await?;
     access.require(Action::DeleteOrg)?;
     let audit = access.audit(&client, "org.delete", "org", access.org);
-    state.store.delete_org(access.org, &audit).await?;
-    tracing::info!(org.id = %access.org, "org deleted");
+    let hosts = state.store.delete_org(access.org, &audit).await?;
+    state.auth.forget_org_keys(access.org);
+    // Its hosts' credentials are gone; their agents are cut now, not at their next reconnect.
+    for host in &hosts {
+        super::hosts::forget(&state, *host);
+    }
+    tracing::info!(org.id = %access.org, hosts = hosts.len(), "org deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode};
-use gsm_proto::rest::{Login, Me, OrgMembership, RefreshRequest, TokenPair, User};
+use gsm_proto::rest::{ErrorBody, Login, Me, OrgMembership, RefreshRequest, TokenPair, User};
 use jiff::Timestamp;
 use uuid::Uuid;
 
@@ -85,6 +85,18 @@ fn access_pair(
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Signed in: an access token and a refresh token.", body = TokenPair),
+        (status = 400, description = "The body is not a `Login`.", body = ErrorBody),
+        (status = 401, description = "The email or the password is wrong (the same answer for both).", body = ErrorBody),
+        (status = 429, description = "Too many logins from this address or for this account; retry later.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/auth/login"))]
 pub(super) async fn login(
     State(state): State<AppState>,
@@ -97,7 +109,10 @@ pub(super) async fn login(
     state.auth.login_per_ip.check(&address, now).map_err(ApiError::too_many_requests)?;
     let account = request.email.trim().to_lowercase();
     state.auth.login_per_account.check(&account, now).map_err(ApiError::too_many_requests)?;
-    if request.password.len() > MAX_PASSWORD || account.len() > 254 {
+    if request.password.len() > MAX_PASSWORD
+        || account.len() > 254
+        || account.chars().any(char::is_control)
+    {
         return Err(invalid_credentials());
     }
     let user = state.store.user_by_email(&account).await?;
@@ -119,6 +134,17 @@ pub(super) async fn login(
     Ok(Json(open_session(&state, user.id).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair; the refresh token sent is used up.", body = TokenPair),
+        (status = 400, description = "The body is not a `RefreshRequest`.", body = ErrorBody),
+        (status = 401, description = "The refresh token is invalid, used or expired; a reused one ends the whole session.", body = ErrorBody),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/auth/refresh"))]
 pub(super) async fn refresh(
     State(state): State<AppState>,
@@ -154,6 +180,14 @@ pub(super) async fn refresh(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    responses(
+        (status = 204, description = "Signed out: the session and its tokens stop working."),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "POST /api/v1/auth/logout"))]
 pub(super) async fn logout(
     State(state): State<AppState>,
@@ -164,6 +198,14 @@ pub(super) async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "auth",
+    responses(
+        (status = 200, description = "The signed-in user and their orgs.", body = Me),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/me"))]
 pub(super) async fn me(
     State(state): State<AppState>,

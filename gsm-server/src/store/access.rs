@@ -13,7 +13,7 @@
 //! mutating methods take an [`AuditEntry`], so it commits or rolls back with the change.
 
 use async_trait::async_trait;
-use gsm_core::job::{Requester, RequesterKind};
+use gsm_core::job::{HostId, Requester, RequesterKind};
 use jiff::Timestamp;
 use uuid::Uuid;
 
@@ -271,13 +271,28 @@ pub trait AccessStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// The user's orgs with their role, by org name.
     async fn memberships(&self, user: UserId) -> StoreResult<Vec<Membership>>;
+    /// One page of the user's orgs, by org name: at most `limit`, after the org `after`.
+    async fn memberships_page(
+        &self,
+        user: UserId,
+        after: Option<OrgId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Membership>>;
     /// Renames an org.
     async fn rename_org(&self, org: OrgId, name: &str, audit: &AuditEntry) -> StoreResult<Org>;
     /// Deletes an org: marks it, and deletes its hosts (their credentials stop working); its keys
-    /// and memberships stop working because every credential check joins a live org.
-    async fn delete_org(&self, org: OrgId, audit: &AuditEntry) -> StoreResult<()>;
-    /// The org's members, by email.
-    async fn list_members(&self, org: OrgId) -> StoreResult<Vec<MemberRecord>>;
+    /// and memberships stop working because every credential check joins a live org. Returns the
+    /// hosts it deleted, so their connected agents can be cut.
+    async fn delete_org(&self, org: OrgId, audit: &AuditEntry) -> StoreResult<Vec<HostId>>;
+    /// One page of the org's members, by email: at most `limit`, after the member `after`.
+    async fn list_members(
+        &self,
+        org: OrgId,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<MemberRecord>>;
+    /// A member's role in the org, or `None` when the user is not a member.
+    async fn member_role(&self, org: OrgId, user: UserId) -> StoreResult<Option<String>>;
     /// Changes a member's role; demoting the last owner is `Conflict`.
     async fn set_member_role(
         &self,
@@ -295,8 +310,13 @@ pub trait AccessStore: Send + Sync + 'static {
         key: &ApiKeyRecord,
         audit: &AuditEntry,
     ) -> StoreResult<()>;
-    /// The org's API keys, newest first.
-    async fn list_api_keys(&self, org: OrgId) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// One page of the org's API keys, newest first: at most `limit`, after the key `after`.
+    async fn list_api_keys(
+        &self,
+        org: OrgId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<ApiKeyRecord>>;
     /// Revokes a key of the org (revoking a revoked key is a no-op).
     async fn revoke_api_key(&self, org: OrgId, key_id: &str, audit: &AuditEntry)
     -> StoreResult<()>;
@@ -305,8 +325,13 @@ pub trait AccessStore: Send + Sync + 'static {
 
     /// Stores an invite.
     async fn create_invite(&self, invite: &NewInvite, audit: &AuditEntry) -> StoreResult<()>;
-    /// The org's invites, newest first.
-    async fn list_invites(&self, org: OrgId) -> StoreResult<Vec<InviteRecord>>;
+    /// One page of the org's invites, newest first: at most `limit`, after the invite `after`.
+    async fn list_invites(
+        &self,
+        org: OrgId,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<InviteRecord>>;
     /// Revokes an open invite of the org.
     async fn revoke_invite(&self, org: OrgId, id: Uuid, audit: &AuditEntry) -> StoreResult<()>;
     /// Spends an invite token for `user`: once, before it expires, unless revoked; makes the user
@@ -878,6 +903,30 @@ macro_rules! access_store {
                 )
             }
 
+            async fn memberships_page(
+                &self,
+                user: $crate::store::access::UserId,
+                after: Option<$crate::store::OrgId>,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::access::Membership>> {
+                let rows: Vec<$crate::store::access::MembershipRow> = sqlx::query_as(
+                    "SELECT o.id, o.name, o.created_at, m.role FROM memberships AS m \
+                     JOIN orgs AS o ON o.id = m.org WHERE m.user_id = $1 AND o.deleted_at IS NULL \
+                     AND ($2 IS NULL OR (o.name, o.id) > (SELECT name, id FROM orgs WHERE id = $2)) \
+                     ORDER BY o.name, o.id LIMIT $3",
+                )
+                .bind(user.0)
+                .bind(after.map(|org| org.0))
+                .bind(i64::from(limit))
+                .fetch_all(&self.$reader)
+                .await
+                .map_err($crate::store::convert::db("member"))?;
+                $crate::store::convert::records(
+                    rows,
+                    $crate::store::access::MembershipRow::into_record,
+                )
+            }
+
             async fn rename_org(
                 &self,
                 org: $crate::store::OrgId,
@@ -903,7 +952,7 @@ macro_rules! access_store {
                 &self,
                 org: $crate::store::OrgId,
                 audit: &$crate::store::access::AuditEntry,
-            ) -> $crate::store::StoreResult<()> {
+            ) -> $crate::store::StoreResult<Vec<gsm_core::job::HostId>> {
                 let db = $crate::store::convert::db;
                 let now = audit.at.as_millisecond();
                 let mut tx = self.write().await?;
@@ -918,33 +967,53 @@ macro_rules! access_store {
                 if deleted.rows_affected() == 0 {
                     return Err($crate::store::StoreError::NotFound { what: "org" });
                 }
-                sqlx::query(
+                let hosts: Vec<uuid::Uuid> = sqlx::query_scalar(
                     "UPDATE hosts SET deleted_at = $1, credential_hash = NULL \
-                     WHERE org = $2 AND deleted_at IS NULL",
+                     WHERE org = $2 AND deleted_at IS NULL RETURNING id",
                 )
                 .bind(now)
                 .bind(org.0)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(db("host"))?;
                 Self::insert_audit(&mut tx, audit).await?;
-                tx.commit().await.map_err(db("org"))
+                tx.commit().await.map_err(db("org"))?;
+                Ok(hosts.into_iter().map(gsm_core::job::HostId).collect())
             }
 
             async fn list_members(
                 &self,
                 org: $crate::store::OrgId,
+                after: Option<$crate::store::access::UserId>,
+                limit: u32,
             ) -> $crate::store::StoreResult<Vec<$crate::store::access::MemberRecord>> {
                 let rows: Vec<$crate::store::access::MemberRow> = sqlx::query_as(
                     "SELECT m.user_id, u.email, u.display_name, m.role, m.created_at \
                      FROM memberships AS m JOIN users AS u ON u.id = m.user_id \
-                     WHERE m.org = $1 ORDER BY u.email_key, m.user_id",
+                     WHERE m.org = $1 AND ($2 IS NULL OR (u.email_key, m.user_id) > \
+                     (SELECT email_key, id FROM users WHERE id = $2)) \
+                     ORDER BY u.email_key, m.user_id LIMIT $3",
                 )
                 .bind(org.0)
+                .bind(after.map(|user| user.0))
+                .bind(i64::from(limit))
                 .fetch_all(&self.$reader)
                 .await
                 .map_err($crate::store::convert::db("member"))?;
                 $crate::store::convert::records(rows, $crate::store::access::MemberRow::into_record)
+            }
+
+            async fn member_role(
+                &self,
+                org: $crate::store::OrgId,
+                user: $crate::store::access::UserId,
+            ) -> $crate::store::StoreResult<Option<String>> {
+                sqlx::query_scalar("SELECT role FROM memberships WHERE org = $1 AND user_id = $2")
+                    .bind(org.0)
+                    .bind(user.0)
+                    .fetch_optional(&self.$reader)
+                    .await
+                    .map_err($crate::store::convert::db("member"))
             }
 
             async fn set_member_role(
@@ -1029,13 +1098,20 @@ macro_rules! access_store {
             async fn list_api_keys(
                 &self,
                 org: $crate::store::OrgId,
+                after: Option<&str>,
+                limit: u32,
             ) -> $crate::store::StoreResult<Vec<$crate::store::ApiKeyRecord>> {
                 let sql = format!(
-                    "SELECT {} FROM api_keys WHERE org = $1 ORDER BY created_at DESC, key_id",
+                    "SELECT {} FROM api_keys WHERE org = $1 AND ($2 IS NULL OR \
+                     (created_at, key_id) < (SELECT created_at, key_id FROM api_keys \
+                     WHERE org = $1 AND key_id = $2)) \
+                     ORDER BY created_at DESC, key_id DESC LIMIT $3",
                     $crate::store::access::API_KEY_COLUMNS
                 );
                 let rows: Vec<$crate::store::access::ApiKeyRow> = sqlx::query_as(&sql)
                     .bind(org.0)
+                    .bind(after)
+                    .bind(i64::from(limit))
                     .fetch_all(&self.$reader)
                     .await
                     .map_err($crate::store::convert::db("api key"))?;
@@ -1127,12 +1203,18 @@ macro_rules! access_store {
             async fn list_invites(
                 &self,
                 org: $crate::store::OrgId,
+                after: Option<uuid::Uuid>,
+                limit: u32,
             ) -> $crate::store::StoreResult<Vec<$crate::store::access::InviteRecord>> {
                 let rows: Vec<$crate::store::access::InviteRow> = sqlx::query_as(
                     "SELECT id, org, email, role, created_at, expires_at, accepted_at, \
-                     revoked_at FROM invites WHERE org = $1 ORDER BY created_at DESC, id",
+                     revoked_at FROM invites WHERE org = $1 AND ($2 IS NULL OR \
+                     (created_at, id) < (SELECT created_at, id FROM invites \
+                     WHERE org = $1 AND id = $2)) ORDER BY created_at DESC, id DESC LIMIT $3",
                 )
                 .bind(org.0)
+                .bind(after)
+                .bind(i64::from(limit))
                 .fetch_all(&self.$reader)
                 .await
                 .map_err($crate::store::convert::db("invite"))?;

@@ -260,6 +260,13 @@ pub(super) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.kind() == ErrorKind::UniqueViolation)
 }
 
+/// True when the database refused a text value's characters: PostgreSQL's
+/// `character_not_in_repertoire` (a NUL byte in `text`) and `untranslatable_character`.
+fn is_invalid_text(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if matches!(db.code().as_deref(), Some("22021" | "22P05")))
+}
+
 /// The name of the constraint a database error names, when it names one (PostgreSQL does).
 pub(super) fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
     match error {
@@ -282,6 +289,7 @@ pub(super) fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
         error if is_unique_violation(&error) => {
             StoreError::Conflict { detail: format!("{what} already exists") }
         }
+        error if is_invalid_text(&error) => StoreError::InvalidText { what },
         error => StoreError::Other(Box::new(error)),
     }
 }

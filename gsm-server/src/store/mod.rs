@@ -59,6 +59,13 @@ pub enum StoreError {
         /// What collided.
         detail: String,
     },
+    /// The database refused a text value it cannot hold (PostgreSQL refuses NUL characters): the
+    /// caller sent it, so the caller can fix it.
+    #[error("{what} holds text the database cannot store (a NUL character?)")]
+    InvalidText {
+        /// What was being written or looked for.
+        what: &'static str,
+    },
     /// The database is unreachable, timed out, or failed in a way the caller cannot fix.
     #[error("database error")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -488,3 +488,87 @@ async fn access_changes_are_in_the_audit_log_with_who_and_from_where() {
         .unwrap();
     assert!(next.items.is_empty());
 }
+
+/// PostgreSQL cannot hold a NUL character in text; each way in is a 4xx that says so, never a 503.
+#[tokio::test]
+async fn text_with_a_nul_character_is_refused_as_the_clients_error_on_postgres() {
+    let server = TestServer::start_postgres().await;
+    let response = server.get("/audit?action=host%00create").send().await.unwrap();
+    assert_eq!(error_code(response).await, (400, "invalid_query".into()));
+    let response = server.get("/hosts?cursor=a%00b").send().await.unwrap();
+    assert_eq!(error_code(response).await, (400, "invalid_query".into()));
+    let response = login(&server, "a\u{0}b@example.com", PASSWORD).await;
+    assert_eq!(error_code(response).await, (401, "invalid_credentials".into()));
+    let response = server.post("/api-keys").json(&json!({"name": "a\u{0}b", "role": "viewer"}));
+    assert_eq!(error_code(response.send().await.unwrap()).await, (422, "invalid_name".into()));
+    let response =
+        server.post("/invites").json(&json!({"email": "n@example.com", "role": "viewer"}));
+    let invite: InviteCreated = response.send().await.unwrap().json().await.unwrap();
+    let response = server
+        .http
+        .post(format!("{}/api/v1/invites/accept", server.base))
+        .json(&json!({"token": invite.token, "email": "n@example.com", "password": PASSWORD,
+                      "display_name": "N\u{0}"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(response).await, (422, "invalid_display_name".into()));
+    let response = server.http.delete(server.url("/api-keys/%00")).bearer_auth(&server.org.api_key);
+    assert_eq!(error_code(response.send().await.unwrap()).await, (404, "api_key_not_found".into()));
+    // Behind the handlers' checks, the store itself names the client's text, not a failure.
+    let found = server.state.store.user_by_email("a\u{0}b").await;
+    assert!(matches!(found, Err(gsm_server::store::StoreError::InvalidText { .. })), "{found:?}");
+    server.finish().await;
+}
+
+/// Walks a list route one item per page; returns the ids, in order.
+async fn walk(server: &TestServer, path: &str, id: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = cursor.as_ref().map_or(String::new(), |c| format!("&cursor={c}"));
+        let page: serde_json::Value = server
+            .get(&format!("{path}?limit=1{query}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 1, "{path}: {page}");
+        ids.extend(items.iter().map(|item| item.pointer(id).unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return ids,
+        }
+        assert!(ids.len() < 20, "{path} never ends");
+    }
+}
+
+#[tokio::test]
+async fn members_invites_and_api_keys_page_by_the_previous_next_cursor() {
+    let server = TestServer::start().await;
+    for n in 0..3 {
+        user_in(&server, org_of(&server), &format!("m{n}@example.com"), "viewer").await;
+        let body = json!({"email": format!("i{n}@example.com"), "role": "viewer"});
+        assert_eq!(server.post("/invites").json(&body).send().await.unwrap().status(), 201);
+        let body = json!({"name": format!("key {n}"), "role": "viewer"});
+        assert_eq!(server.post("/api-keys").json(&body).send().await.unwrap().status(), 201);
+    }
+    for (path, id, count) in
+        [("/members", "/user/id", 3), ("/invites", "/id", 3), ("/api-keys", "/id", 4)]
+    {
+        let all: serde_json::Value = server.get(path).send().await.unwrap().json().await.unwrap();
+        let all: Vec<_> = all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item.pointer(id).unwrap().to_string())
+            .collect();
+        assert_eq!(all.len(), count, "{path}");
+        assert_eq!(walk(&server, path, id).await, all, "{path}");
+    }
+    let response = server.get("/api-keys?cursor=not-a-key").send().await.unwrap();
+    assert_eq!(error_code(response).await, (400, "invalid_query".into()));
+}

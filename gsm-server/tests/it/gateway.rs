@@ -4,9 +4,9 @@ use gsm_core::heartbeat::Heartbeat;
 use gsm_core::job::{HostId, JobId, JobResult, Termination};
 use gsm_core::runner::Stream;
 use gsm_proto::agent::{
-    AgentMessage, Hello, JobFinished, JobRef, LogChunk, ServerMessage, VersionRange,
+    AgentMessage, EnrollResponse, Hello, JobFinished, JobRef, LogChunk, ServerMessage, VersionRange,
 };
-use gsm_proto::rest::{Job, JobLogs};
+use gsm_proto::rest::{HostCreated, Job, JobLogs};
 use serde_json::json;
 
 use crate::harness::{FakeAgent, TestServer, eventually, facts};
@@ -45,6 +45,7 @@ on_both_backends!(
     an_agent_cannot_speak_for_another_host_or_its_jobs,
     unknown_message_kinds_are_unsupported_but_malformed_frames_close,
     a_deleted_host_is_disconnected_and_its_credential_refused,
+    a_deleted_orgs_agents_are_cut_at_once_and_refused_after,
     heartbeats_make_a_host_online_and_silence_makes_it_offline,
     a_log_follower_sees_chunks_live_and_ends_when_the_job_does,
     an_oversized_frame_closes_the_connection_and_nothing_else,
@@ -300,6 +301,46 @@ async fn a_deleted_host_is_disconnected_and_its_credential_refused(server: &Test
     let lost: Job =
         server.get(&format!("/jobs/{}", job.id)).send().await.unwrap().json().await.unwrap();
     assert_eq!(lost.state.as_str(), "lost");
+}
+
+async fn a_deleted_orgs_agents_are_cut_at_once_and_refused_after(server: &TestServer) {
+    let (first, first_credential) = server.enrolled_host("eu-1").await;
+    let (second, second_credential) = server.enrolled_host("eu-2").await;
+    let mut agents =
+        [server.connect(&first_credential).await, server.connect(&second_credential).await];
+    // Another org's agent stays connected through it.
+    let other = server.other_org().await;
+    let url = format!("{}/api/v1/orgs/{}/hosts", server.base, other.org);
+    let response =
+        server.http.post(url).bearer_auth(&other.api_key).json(&json!({"name": "us-1"})).send();
+    let created: HostCreated = response.await.unwrap().json().await.unwrap();
+    let response = server.enroll(&created.join_token).await;
+    let enrolled: EnrollResponse = response.json().await.unwrap();
+    let _bystander = server.connect(&enrolled.credential).await;
+    assert!(server.state.agents.is_connected(first) && server.state.agents.is_connected(second));
+    let deleted = server
+        .http
+        .delete(format!("{}/api/v1/orgs/{}", server.base, server.org.org))
+        .bearer_auth(&server.org.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    // Its keys die with it at once, even one this server has just used.
+    assert_eq!(server.get("/hosts").send().await.unwrap().status(), 401);
+    for agent in &mut agents {
+        agent.drain_until_closed().await;
+    }
+    assert!(!server.state.agents.is_connected(first) && !server.state.agents.is_connected(second));
+    assert!(server.state.agents.is_connected(enrolled.host), "the other org's agent was cut");
+    for credential in [&first_credential, &second_credential] {
+        match server.connect_raw(credential).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401)
+            }
+            other => panic!("expected a 401, got {:?}", other.map(|_| "a connection")),
+        }
+    }
 }
 
 async fn heartbeats_make_a_host_online_and_silence_makes_it_offline(server: &TestServer) {

@@ -4,11 +4,12 @@
 //!
 //! [`CASES`] says how to call each route; a route in the document without a case fails the suite,
 //! so a route added later is covered or the build is red. The role matrix (`roles.rs`) uses the
-//! same table.
+//! same table. Org B is made afresh for every route, since some routes (deleting the org) end it.
 
 use gsm_core::job::{HostId, JobId};
 use gsm_core::runner::Stream;
-use gsm_proto::rest::{ErrorBody, HostCreated, Job};
+use gsm_proto::rest::{ApiKeyCreated, ErrorBody, HostCreated, InviteCreated, Job};
+use gsm_server::store::access::{NewUser, UserId};
 use gsm_server::store::{JobFilter, NewLogChunk, OrgId};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -26,6 +27,31 @@ pub struct Ids {
     pub org: Uuid,
     pub host: HostId,
     pub job: JobId,
+    /// A viewer member's user id.
+    pub user: Uuid,
+    /// An open invite.
+    pub invite: Uuid,
+    /// A viewer API key's id, as a number (ids are 16 hex digits).
+    pub key: u64,
+}
+
+impl Ids {
+    /// The API key id as the API spells it.
+    pub fn key_id(&self) -> String {
+        format!("{:016x}", self.key)
+    }
+
+    /// Every id of the org's data, as text.
+    pub fn all(&self) -> [String; 6] {
+        [
+            self.org.to_string(),
+            self.host.to_string(),
+            self.job.to_string(),
+            self.user.to_string(),
+            self.invite.to_string(),
+            self.key_id(),
+        ]
+    }
 }
 
 /// What org B's path answers when given org A's ids.
@@ -107,6 +133,44 @@ pub const CASES: &[Case] = &[
         websocket: true,
         ..case("GET", "/api/v1/orgs/{org}/jobs/{job}/logs/follow", 101, "Read")
     },
+    Case { foreign: Foreign::NoIds, ..case("GET", "/api/v1/orgs/{org}", 200, "Read") },
+    Case {
+        body: |_| Some(json!({"name": "renamed"})),
+        foreign: Foreign::NoIds,
+        ..case("PATCH", "/api/v1/orgs/{org}", 200, "UpdateOrg")
+    },
+    Case { foreign: Foreign::NoIds, ..case("DELETE", "/api/v1/orgs/{org}", 204, "DeleteOrg") },
+    Case { foreign: Foreign::NoIds, ..case("GET", "/api/v1/orgs/{org}/members", 200, "Read") },
+    Case {
+        body: |_| Some(json!({"role": "viewer"})),
+        ..case("PATCH", "/api/v1/orgs/{org}/members/{user}", 204, "ManageMembers")
+    },
+    case("DELETE", "/api/v1/orgs/{org}/members/{user}", 204, "ManageMembers"),
+    Case {
+        foreign: Foreign::NoIds,
+        ..case("GET", "/api/v1/orgs/{org}/invites", 200, "ManageMembers")
+    },
+    Case {
+        body: |_| Some(json!({"email": "invitee@example.com", "role": "viewer"})),
+        foreign: Foreign::NoIds,
+        ..case("POST", "/api/v1/orgs/{org}/invites", 201, "ManageMembers")
+    },
+    case("DELETE", "/api/v1/orgs/{org}/invites/{invite}", 204, "ManageMembers"),
+    Case {
+        foreign: Foreign::NoIds,
+        ..case("GET", "/api/v1/orgs/{org}/api-keys", 200, "ManageApiKeys")
+    },
+    Case {
+        body: |_| Some(json!({"name": "made by a test", "role": "viewer"})),
+        foreign: Foreign::NoIds,
+        ..case("POST", "/api/v1/orgs/{org}/api-keys", 201, "ManageApiKeys")
+    },
+    case("DELETE", "/api/v1/orgs/{org}/api-keys/{key}", 204, "ManageApiKeys"),
+    Case {
+        query: |ids| format!("target_id={}", ids.host),
+        foreign: Foreign::EmptyPage,
+        ..case("GET", "/api/v1/orgs/{org}/audit", 200, "ReadAudit")
+    },
 ];
 
 /// The case of every org route in the document; fails naming the routes without one.
@@ -131,7 +195,8 @@ pub async fn cases_for_every_org_route(server: &TestServer) -> Vec<&'static Case
     found
 }
 
-/// An org's data: a host with an unused join token, and a queued job with output.
+/// An org's data: a host with an unused join token, a queued job with output, a viewer member,
+/// an open invite and a viewer API key.
 pub struct Fixture {
     pub ids: Ids,
     pub join_token: String,
@@ -155,9 +220,38 @@ impl Fixture {
         assert_eq!(response.status(), 201);
         let job: Job = response.json().await.unwrap();
         let chunk = NewLogChunk { seq: 0, stream: Stream::Stdout, data: b"secret output".to_vec() };
-        server.state.store.append_log_chunks(job.id, &[chunk]).await.unwrap();
+        let store = &server.state.store;
+        store.append_log_chunks(job.id, &[chunk]).await.unwrap();
+        let user = NewUser {
+            id: UserId(Uuid::now_v7()),
+            email: format!("member-{}@example.com", Uuid::new_v4().simple()),
+            display_name: "A member".into(),
+            password_hash: "unused".into(),
+            now: jiff::Timestamp::now(),
+        };
+        store.create_user(&user).await.unwrap();
+        store.add_member(OrgId(org), user.id, "viewer", user.now).await.unwrap();
+        let url = format!("{}/api/v1/orgs/{org}/invites", server.base);
+        let body = json!({"email": "invitee@example.com", "role": "viewer"});
+        let response = server.http.post(url).bearer_auth(owner_key).json(&body).send().await;
+        let response = response.unwrap();
+        assert_eq!(response.status(), 201);
+        let invite: InviteCreated = response.json().await.unwrap();
+        let url = format!("{}/api/v1/orgs/{org}/api-keys", server.base);
+        let body = json!({"name": "fixture key", "role": "viewer"});
+        let response = server.http.post(url).bearer_auth(owner_key).json(&body).send().await;
+        let response = response.unwrap();
+        assert_eq!(response.status(), 201);
+        let key: ApiKeyCreated = response.json().await.unwrap();
         Fixture {
-            ids: Ids { org, host: created.host.id, job: job.id },
+            ids: Ids {
+                org,
+                host: created.host.id,
+                job: job.id,
+                user: user.id.0,
+                invite: invite.invite.id,
+                key: u64::from_str_radix(&key.api_key.id, 16).unwrap(),
+            },
             join_token: created.join_token,
         }
     }
@@ -175,7 +269,10 @@ pub async fn call(
         .path
         .replace("{org}", &path_ids.org.to_string())
         .replace("{host}", &path_ids.host.to_string())
-        .replace("{job}", &path_ids.job.to_string());
+        .replace("{job}", &path_ids.job.to_string())
+        .replace("{user}", &path_ids.user.to_string())
+        .replace("{invite}", &path_ids.invite.to_string())
+        .replace("{key}", &path_ids.key_id());
     let query = (case.query)(other_ids);
     let url = format!("{}{path}?{query}", server.base);
     if case.websocket {
@@ -212,7 +309,18 @@ pub async fn snapshot(server: &TestServer, org: Uuid) -> String {
     for job in &jobs {
         logs.push(store.job_logs(org, job.id, None, 1000).await.unwrap());
     }
-    format!("{hosts:?}\n{jobs:?}\n{logs:?}")
+    let the_org = store.get_org(org).await.ok();
+    let members = store.list_members(org, None, 500).await.unwrap_or_default();
+    let invites = store.list_invites(org, None, 500).await.unwrap_or_default();
+    // A key's last use moves when it is used, which is not a change to the org.
+    let keys: Vec<_> = store
+        .list_api_keys(org, None, 500)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|key| (key.key_id, key.role, key.revoked_at, key.expires_at))
+        .collect();
+    format!("{the_org:?}\n{hosts:?}\n{jobs:?}\n{logs:?}\n{members:?}\n{invites:?}\n{keys:?}")
 }
 
 fn error_code(body: &Value) -> String {
@@ -221,9 +329,9 @@ fn error_code(body: &Value) -> String {
 
 async fn check_isolation(server: &TestServer) {
     let a = server.org.clone();
-    let b = server.other_org().await;
     for case in cases_for_every_org_route(server).await {
         let route = format!("{} {}", case.method, case.path);
+        let b = server.other_org().await;
         let fixture_a = Fixture::create(server, a.org, &a.api_key).await;
         // B has data of its own, so B's lists are not trivially empty.
         Fixture::create(server, b.org, &b.api_key).await;
@@ -256,8 +364,7 @@ async fn check_isolation(server: &TestServer) {
             Foreign::NoIds => assert_eq!(status, case.ok, "{route} on B's own path: {body}"),
         }
         let text = body.to_string();
-        for id in [fixture_a.ids.host.to_string(), fixture_a.ids.job.to_string(), a.org.to_string()]
-        {
+        for id in fixture_a.ids.all() {
             assert!(!text.contains(&id), "{route} on B's path revealed A's id {id}: {text}");
         }
         assert_eq!(
@@ -289,13 +396,25 @@ async fn no_org_route_reaches_another_orgs_data_on_postgres() {
 async fn a_random_id_in_an_orgs_own_path_is_not_found() {
     let server = TestServer::start().await;
     let fixture = Fixture::create(&server, server.org.org, &server.org.api_key).await;
-    let random =
-        Ids { org: server.org.org, host: HostId(Uuid::new_v4()), job: JobId(Uuid::new_v4()) };
+    let random = Ids {
+        org: server.org.org,
+        host: HostId(Uuid::new_v4()),
+        job: JobId(Uuid::new_v4()),
+        user: Uuid::new_v4(),
+        invite: Uuid::new_v4(),
+        key: rand_key(),
+    };
     for case in cases_for_every_org_route(&server).await {
-        if !case.path.contains("{host}") && !case.path.contains("{job}") {
+        let ids = ["{host}", "{job}", "{user}", "{invite}", "{key}"];
+        if !ids.iter().any(|id| case.path.contains(id)) {
             continue;
         }
         let (status, body) = call(&server, case, &server.org.api_key, &random, &fixture.ids).await;
         assert_eq!(status, 404, "{} {} with a random id: {body}", case.method, case.path);
     }
+}
+
+/// A key id that is almost surely no key's.
+fn rand_key() -> u64 {
+    u64::from_le_bytes(Uuid::new_v4().as_bytes()[..8].try_into().unwrap())
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use gsm_proto::rest::ErrorBody;
+use gsm_proto::rest::{ErrorBody, OrgInitialized};
 
 use crate::harness::TestServer;
 use crate::isolation::{Fixture, call, cases_for_every_org_route, snapshot};
@@ -44,10 +44,10 @@ fn roles_table() -> Table {
     table
 }
 
-/// A new API key of `role` in the server's first org, written straight to the store.
-async fn key_with_role(server: &TestServer, role: &str) -> String {
+/// A new API key of `role` in `org`, written straight to the store.
+async fn key_with_role(server: &TestServer, org: &OrgInitialized, role: &str) -> String {
     let store = &server.state.store;
-    let (owner_key_id, _) = gsm_server::secrets::parse_api_key(&server.org.api_key).unwrap();
+    let (owner_key_id, _) = gsm_server::secrets::parse_api_key(&org.api_key).unwrap();
     let mut record = store.find_api_key(owner_key_id).await.unwrap().unwrap();
     let key = gsm_server::secrets::new_api_key();
     record.key_id = key.key_id;
@@ -67,19 +67,18 @@ async fn every_role_may_call_exactly_the_org_routes_the_roles_table_allows() {
     for role in ["owner", "admin", "operator", "viewer"] {
         assert!(roles.iter().any(|r| r == role), "the Roles table has no {role} column");
     }
-    let mut keys = BTreeMap::new();
-    for role in &roles {
-        keys.insert(role.clone(), key_with_role(&server, role).await);
-    }
     for case in cases {
         let route = format!("{} {}", case.method, case.path);
         let row = table.get(case.action).unwrap_or_else(|| {
             panic!("{route} needs {}, which has no row in the Roles table", case.action)
         });
-        for (role, key) in &keys {
-            let fixture = Fixture::create(&server, server.org.org, &server.org.api_key).await;
-            let before = snapshot(&server, server.org.org).await;
-            let (status, body) = call(&server, case, key, &fixture.ids, &fixture.ids).await;
+        for role in &roles {
+            // A fresh org for every call: some calls (deleting the org) end the one they act on.
+            let org = server.other_org().await;
+            let key = key_with_role(&server, &org, role).await;
+            let fixture = Fixture::create(&server, org.org, &org.api_key).await;
+            let before = snapshot(&server, org.org).await;
+            let (status, body) = call(&server, case, &key, &fixture.ids, &fixture.ids).await;
             if row[role] {
                 assert_eq!(status, case.ok, "{route} as {role} should be allowed: {body}");
             } else {
@@ -89,7 +88,7 @@ async fn every_role_may_call_exactly_the_org_routes_the_roles_table_allows() {
                     (403, Some("forbidden".into())),
                     "{route} as {role} should be refused: {body}"
                 );
-                let after = snapshot(&server, server.org.org).await;
+                let after = snapshot(&server, org.org).await;
                 assert_eq!(after, before, "{route} as {role} was refused but changed the org");
             }
         }

@@ -77,6 +77,7 @@ conformance!(
     a_rotated_refresh_token_presented_again_revokes_the_whole_session,
     an_invite_is_accepted_once_and_never_when_expired_or_revoked,
     api_keys_list_newest_first_with_expiry_last_use_and_revocation,
+    access_lists_page_after_the_last_items_id_even_through_ties,
     created_org_reads_back,
     duplicate_org_id_is_a_conflict,
     api_key_is_found_by_its_key_id_in_any_org,
@@ -1498,8 +1499,13 @@ async fn an_org_always_keeps_an_owner_and_a_refused_change_leaves_no_audit_entry
 
     store.add_member(org, bob, "owner", at(1)).await.unwrap();
     store.remove_member(org, alice, &remove).await.unwrap();
-    let members: Vec<_> =
-        store.list_members(org).await.unwrap().into_iter().map(|m| (m.user, m.role)).collect();
+    let members: Vec<_> = store
+        .list_members(org, None, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.user, m.role))
+        .collect();
     assert_eq!(members, [(bob, "owner".to_owned())]);
     assert_eq!(store.memberships(alice).await.unwrap(), []);
     assert_eq!(audit_log(store.as_ref(), org).await.first(), Some(&remove));
@@ -1591,7 +1597,7 @@ async fn api_keys_list_newest_first_with_expiry_last_use_and_revocation(store: A
         let entry = audit_of(org, "api_key.create", &record.key_id);
         store.create_api_key_audited(record, &entry).await.unwrap();
     }
-    assert_eq!(store.list_api_keys(org).await.unwrap(), [new.clone(), old.clone()]);
+    assert_eq!(store.list_api_keys(org, None, 50).await.unwrap(), [new.clone(), old.clone()]);
 
     store.touch_api_key("old", at(7)).await.unwrap();
     let other_org = new_org(store.as_ref()).await;
@@ -1600,8 +1606,80 @@ async fn api_keys_list_newest_first_with_expiry_last_use_and_revocation(store: A
     let revoke = audit_of(org, "api_key.revoke", "old");
     store.revoke_api_key(org, "old", &revoke).await.unwrap();
 
-    let listed = store.list_api_keys(org).await.unwrap();
+    let listed = store.list_api_keys(org, None, 50).await.unwrap();
     let expected_old = ApiKeyRecord { revoked_at: Some(at(0)), last_used_at: Some(at(7)), ..old };
     assert_eq!(listed, [new, expected_old]);
-    assert_eq!(store.list_api_keys(other_org).await.unwrap(), []);
+    assert_eq!(store.list_api_keys(other_org, None, 50).await.unwrap(), []);
+}
+
+async fn access_lists_page_after_the_last_items_id_even_through_ties(store: Arc<dyn Store>) {
+    let alice = new_user(store.as_ref(), "alice@example.com").await;
+    let org = org_owned_by(store.as_ref(), alice).await;
+    let other = new_org(store.as_ref()).await;
+    // Members, by email.
+    let mut users = vec![alice];
+    for email in ["bob@example.com", "carol@example.com"] {
+        let user = new_user(store.as_ref(), email).await;
+        store.add_member(org, user, "viewer", at(1)).await.unwrap();
+        store.add_member(other, user, "viewer", at(1)).await.unwrap();
+        users.push(user);
+    }
+    let first = store.list_members(org, None, 2).await.unwrap();
+    let rest = store.list_members(org, Some(first[1].user), 2).await.unwrap();
+    let paged: Vec<_> = first.iter().chain(&rest).map(|m| m.user).collect();
+    assert_eq!(paged, users);
+    assert_eq!(store.member_role(org, users[1]).await.unwrap().as_deref(), Some("viewer"));
+    assert_eq!(store.member_role(org, UserId(Uuid::now_v7())).await.unwrap(), None);
+    // A user's orgs, by name.
+    let bob_orgs = store.memberships(users[1]).await.unwrap();
+    let first = store.memberships_page(users[1], None, 1).await.unwrap();
+    let rest = store.memberships_page(users[1], Some(first[0].org.id), 1).await.unwrap();
+    assert_eq!([first, rest].concat(), bob_orgs);
+    // API keys, newest first; three made in the same millisecond still page without a gap.
+    let mut keys = Vec::new();
+    for key_id in ["0000000000000001", "0000000000000003", "0000000000000002"] {
+        let record = ApiKeyRecord {
+            key_id: key_id.to_owned(),
+            org,
+            name: "k".to_owned(),
+            role: "viewer".to_owned(),
+            secret_hash: secret(),
+            created_at: at(5),
+            revoked_at: None,
+            created_by: Some(alice),
+            expires_at: None,
+            last_used_at: None,
+        };
+        store
+            .create_api_key_audited(&record, &audit_of(org, "api_key.create", key_id))
+            .await
+            .unwrap();
+        keys.push(record);
+    }
+    let first = store.list_api_keys(org, None, 2).await.unwrap();
+    let rest = store.list_api_keys(org, Some(&first[1].key_id), 2).await.unwrap();
+    let paged: Vec<_> = first.iter().chain(&rest).map(|k| k.key_id.as_str()).collect();
+    assert_eq!(paged, ["0000000000000003", "0000000000000002", "0000000000000001"]);
+    assert_eq!(store.list_api_keys(other, Some(&first[1].key_id), 2).await.unwrap(), []);
+    // Invites, newest first.
+    let mut invites = Vec::new();
+    for n in 0..3 {
+        let invite = NewInvite {
+            id: Uuid::now_v7(),
+            org,
+            email: format!("invitee{n}@example.com"),
+            role: "viewer".to_owned(),
+            token_hash: secret(),
+            created_by: Some(alice),
+            expires_at: at(1_000_000),
+            now: at(10 + n),
+        };
+        store.create_invite(&invite, &audit_of(org, "invite.create", invite.id)).await.unwrap();
+        invites.push(invite.id);
+    }
+    invites.reverse();
+    let first = store.list_invites(org, None, 2).await.unwrap();
+    let rest = store.list_invites(org, Some(first[1].id), 2).await.unwrap();
+    let paged: Vec<_> = first.iter().chain(&rest).map(|i| i.id).collect();
+    assert_eq!(paged, invites);
 }
