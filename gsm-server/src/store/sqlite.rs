@@ -40,6 +40,7 @@ use super::{
 };
 
 use super::access::{API_KEY_COLUMNS, ApiKeyRow, AuditEntry, access_store, enrollment_audit};
+use super::games::game_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -804,3 +805,4 @@ impl Store for SqliteStore {
 }
 
 access_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
+game_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
