@@ -332,6 +332,9 @@ async fn read_loop(
                 tracing::warn!(code = %error.code, message = %error.message, "the server reported an error");
             }
             ServerMessage::Welcome(_) => tracing::warn!("ignoring a second welcome"),
+            ServerMessage::GameConfig(_) | ServerMessage::GameEventsAck(_) => {
+                tracing::debug!(kind = message.kind(), "game messages are not handled yet");
+            }
         }
     }
 }

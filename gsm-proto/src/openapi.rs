@@ -16,7 +16,10 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::agent::{EnrollRequest, EnrollResponse};
-use crate::rest::{CreateHost, CreateJob, ErrorBody, Host, HostCreated, Job, JobLogs, Page};
+use crate::rest::{
+    CreateHost, CreateJob, ErrorBody, Game, GameEvent, GameList, GameTypeList, Host, HostCreated,
+    Job, JobLogs, Page, PutGame,
+};
 
 /// Where the components live in an OpenAPI document, as a JSON pointer.
 const COMPONENTS_PATH: &str = "/components/schemas";
@@ -61,6 +64,11 @@ bridge!(
     Job,
     Page<Job>,
     JobLogs,
+    PutGame,
+    Game,
+    GameList,
+    GameTypeList,
+    Page<GameEvent>,
     EnrollRequest,
     EnrollResponse,
 );
@@ -70,6 +78,9 @@ pub type HostPage = Page<Host>;
 
 /// A page of jobs.
 pub type JobPage = Page<Job>;
+
+/// A page of game events.
+pub type GameEventPage = Page<GameEvent>;
 
 /// Stands for [`JobState`] where a route takes one as a parameter: gsm-core has no utoipa traits,
 /// and its schema is already among the [`components`] (a [`Job`] holds one).

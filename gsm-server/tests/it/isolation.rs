@@ -9,6 +9,7 @@
 use gsm_core::job::{HostId, JobId};
 use gsm_core::runner::Stream;
 use gsm_proto::rest::{ErrorBody, HostCreated, Job};
+use gsm_server::store::games::{EventPlayer, GameEventFilter, NewGameEvent};
 use gsm_server::store::{JobFilter, NewLogChunk, OrgId};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -103,11 +104,37 @@ pub const CASES: &[Case] = &[
     case("GET", "/api/v1/orgs/{org}/jobs/{job}", 200, "Read"),
     case("POST", "/api/v1/orgs/{org}/jobs/{job}/cancel", 200, "RunJobs"),
     case("GET", "/api/v1/orgs/{org}/jobs/{job}/logs", 200, "Read"),
+    case("GET", "/api/v1/orgs/{org}/hosts/{host}/games", 200, "Read"),
+    case("GET", "/api/v1/orgs/{org}/hosts/{host}/games/{game}", 200, "Read"),
+    Case {
+        body: |_| Some(game_body(9000)),
+        ..case("PUT", "/api/v1/orgs/{org}/hosts/{host}/games/{game}", 200, "ManageGames")
+    },
+    case("DELETE", "/api/v1/orgs/{org}/hosts/{host}/games/{game}", 204, "ManageGames"),
+    Case {
+        query: |ids| format!("host={}", ids.host),
+        foreign: Foreign::EmptyPage,
+        ..case("GET", "/api/v1/orgs/{org}/events", 200, "Read")
+    },
     Case {
         websocket: true,
         ..case("GET", "/api/v1/orgs/{org}/jobs/{job}/logs/follow", 101, "Read")
     },
 ];
+
+/// The name of the game server every fixture host has.
+pub const GAME: &str = "main";
+
+/// A `PutGame` body for a 7DTD console on `port`.
+pub fn game_body(port: u16) -> Value {
+    json!({
+        "game": "7dtd",
+        "settings": {
+            "console": {"address": "127.0.0.1", "port": port, "password": {"env": "SDTD_PASSWORD"}},
+            "restart": {"warnings_secs": [60, 10]},
+        },
+    })
+}
 
 /// The case of every org route in the document; fails naming the routes without one.
 pub async fn cases_for_every_org_route(server: &TestServer) -> Vec<&'static Case> {
@@ -156,6 +183,20 @@ impl Fixture {
         let job: Job = response.json().await.unwrap();
         let chunk = NewLogChunk { seq: 0, stream: Stream::Stdout, data: b"secret output".to_vec() };
         server.state.store.append_log_chunks(job.id, &[chunk]).await.unwrap();
+        let url =
+            format!("{}/api/v1/orgs/{org}/hosts/{}/games/{GAME}", server.base, created.host.id);
+        let response = server.http.put(url).bearer_auth(owner_key).json(&game_body(8081)).send();
+        assert_eq!(response.await.unwrap().status(), 201);
+        let event = NewGameEvent {
+            id: Uuid::now_v7(),
+            instance: GAME.to_owned(),
+            game: "7dtd".to_owned(),
+            kind: "player_connected".to_owned(),
+            player: Some(EventPlayer { id: Some("Steam_1".to_owned()), name: "Alice".to_owned() }),
+            at: jiff::Timestamp::now(),
+            data: json!({"raw": "secret line"}),
+        };
+        server.state.store.record_game_events(created.host.id, &[event]).await.unwrap();
         Fixture {
             ids: Ids { org, host: created.host.id, job: job.id },
             join_token: created.join_token,
@@ -175,7 +216,8 @@ pub async fn call(
         .path
         .replace("{org}", &path_ids.org.to_string())
         .replace("{host}", &path_ids.host.to_string())
-        .replace("{job}", &path_ids.job.to_string());
+        .replace("{job}", &path_ids.job.to_string())
+        .replace("{game}", GAME);
     let query = (case.query)(other_ids);
     let url = format!("{}{path}?{query}", server.base);
     if case.websocket {
@@ -212,7 +254,15 @@ pub async fn snapshot(server: &TestServer, org: Uuid) -> String {
     for job in &jobs {
         logs.push(store.job_logs(org, job.id, None, 1000).await.unwrap());
     }
-    format!("{hosts:?}\n{jobs:?}\n{logs:?}")
+    let mut games = Vec::new();
+    for host in &hosts {
+        let configs = store.list_games(org, host.id).await.unwrap();
+        let players = store.host_players(org, host.id, 1000).await.unwrap();
+        games.push(format!("{configs:?} {players:?}"));
+    }
+    let filter = GameEventFilter { limit: 500, ..GameEventFilter::default() };
+    let events = store.list_game_events(org, &filter).await.unwrap();
+    format!("{hosts:?}\n{jobs:?}\n{logs:?}\n{games:?}\n{events:?}")
 }
 
 fn error_code(body: &Value) -> String {
