@@ -3,6 +3,7 @@
 mod api;
 mod auth;
 mod e2e;
+mod e2e_games;
 mod games;
 mod gateway;
 mod harness;
