@@ -269,7 +269,7 @@ impl Games {
         loop {
             tokio::select! {
                 Some(line) = lines.recv() => {
-                    if let Some(event) = events::parse_line(&line) {
+                    if let Some(event) = events::parse_line(&line).filter(|e| !is_status_poll(&e.event)) {
                         self.push_event(event_message(&config, event));
                     }
                 }
@@ -547,6 +547,17 @@ fn event_message(config: &GameInstance, event: LogEvent) -> GameEventMessage {
     }
 }
 
+/// The console's echo of the status poll's own commands: noise, every few seconds, not news.
+/// (Another Telnet client's `gettime` is hidden too; its other commands are not.)
+fn is_status_poll(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::CommandExecuted { command, source }
+            if source.starts_with("Telnet")
+                && matches!(command.as_str(), "version" | "listplayers" | "gettime" | "mem")
+    )
+}
+
 /// Wall-clock milliseconds since the Unix epoch.
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -583,6 +594,14 @@ fn player_of(event: &Event) -> Option<EventPlayer> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_status_polls_own_commands_are_not_events() {
+        let poll = "2024-01-01T10:00:00 12.345 INF Executing command 'gettime' by Telnet from 127.0.0.1:40000";
+        let admin = "2024-01-01T10:00:00 12.345 INF Executing command 'kick Bob' by Telnet from 127.0.0.1:40000";
+        assert!(is_status_poll(&events::parse_line(poll).expect("an echo line").event));
+        assert!(!is_status_poll(&events::parse_line(admin).expect("an echo line").event));
+    }
 
     #[test]
     fn warnings_read_in_minutes_or_seconds() {
