@@ -26,6 +26,9 @@ pub const MAX_START_ARGS: usize = 64;
 /// Longest string anywhere in a game config.
 pub const MAX_STRING_BYTES: usize = 4096;
 
+/// The actions a `game` job may ask for.
+pub const GAME_ACTIONS: &[&str] = &["command", "say", "kick", "ban", "save", "shutdown", "restart"];
+
 /// The default in-game warnings before a restart: 10 min, 5 min, 1 min, 10 s.
 pub const DEFAULT_WARNINGS_SECS: [u64; 4] = [600, 300, 60, 10];
 /// The default wait for the game to report ready after a restart.

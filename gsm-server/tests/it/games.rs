@@ -188,3 +188,22 @@ async fn game_events_are_stored_acked_filtered_and_shown_as_players(server: &Tes
         shown.players.iter().map(|p| (p.id.as_str(), p.name.as_str(), p.online)).collect();
     assert_eq!(players, [("Steam_1", "Alice", true), ("Steam_2", "Bob", false)]);
 }
+
+#[tokio::test]
+async fn a_game_job_with_an_unknown_action_or_no_game_is_refused_naming_the_actions() {
+    let server = TestServer::start().await;
+    let host = server.create_host("eu-1").await.host.id;
+    for (kind, expected) in [
+        (json!({"type": "game", "game": "main", "action": "explode"}), "use one of command, say"),
+        (json!({"type": "game", "game": "", "action": "say"}), "needs `game`"),
+    ] {
+        let response = server.post("/jobs").json(&json!({"host": host, "kind": kind})).send();
+        let response = response.await.unwrap();
+        assert_eq!(response.status(), 422);
+        let body: ErrorBody = response.json().await.unwrap();
+        assert!(body.error.message.contains(expected), "{}", body.error.message);
+    }
+    let kind = json!({"type": "game", "game": "main", "action": "say", "args": {"message": "hi"}});
+    let response = server.post("/jobs").json(&json!({"host": host, "kind": kind})).send().await;
+    assert_eq!(response.unwrap().status(), 201);
+}
