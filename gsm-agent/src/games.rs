@@ -253,19 +253,29 @@ impl Games {
         mut requests: mpsc::Receiver<Request>,
     ) {
         let (sink, mut lines) = LogSink::channel(LOG_LINES);
-        let mut adapter = match adapter(&config, sink) {
-            Ok(adapter) => adapter,
-            Err(err) => {
-                tracing::warn!(game = %config.name, error = %err, "cannot start the game adapter");
-                // Answer actions with the reason until the config changes.
-                while let Some(request) = requests.recv().await {
-                    let _ = request.reply.send(Err(err.to_string()));
-                }
-                return;
-            }
-        };
         let mut poll = tokio::time::interval(STATUS_EVERY);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The password file or variable may appear later: retry every poll, answering actions
+        // with the reason meanwhile.
+        let mut warned = false;
+        let mut adapter = loop {
+            match adapter(&config, sink.clone()) {
+                Ok(adapter) => break adapter,
+                Err(err) => {
+                    if !warned {
+                        tracing::warn!(game = %config.name, error = %err, "cannot start the game adapter; retrying");
+                        warned = true;
+                    }
+                    tokio::select! {
+                        _ = poll.tick() => {}
+                        request = requests.recv() => {
+                            let Some(request) = request else { return };
+                            let _ = request.reply.send(Err(format!("{err} ({})", err.code())));
+                        }
+                    }
+                }
+            }
+        };
         loop {
             tokio::select! {
                 Some(line) = lines.recv() => {

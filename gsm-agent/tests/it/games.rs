@@ -141,6 +141,8 @@ async fn a_configured_game_reports_status_streams_events_and_runs_say_and_restar
     let supervisor = tokio::spawn(async move {
         sim.stopped().await;
         drop(sim);
+        // A real server takes a while to start; the agent must see it gone first.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         // The port may take a moment to be free again.
         loop {
             match Sim::start_on(&addr.to_string(), sim_config()).await {
@@ -163,4 +165,35 @@ async fn a_configured_game_reports_status_streams_events_and_runs_say_and_restar
     );
     assert!(text.contains("Server restart in 2 seconds"), "{text}");
     let _sim = supervisor.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_whose_password_file_appears_later_comes_up_without_a_new_config() {
+    let sim = Sim::start(Config { password: Some("s3cret".to_owned()), ..sim_config() }).await;
+    let sim = sim.unwrap();
+    let mut server = FakeServer::for_connections(CREDENTIAL).await;
+    let setup = AgentSetup::new(&server.url);
+    let _agent = setup.start();
+    let (mut conn, _hello) = server.accept().await;
+    conn.welcome(setup.host, HEARTBEAT_MS).await;
+    let password = setup.state().with_file_name("7dtd-password");
+    let mut game = instance(sim.addr().port());
+    game.settings.console.password =
+        Some(gsm_core::adapters::SecretSource::File(password.display().to_string()));
+    conn.send(ServerMessage::GameConfig(GameConfig { games: vec![game] })).await;
+
+    let (text, code, _) = run_job(&mut conn, &setup, "save", json!({})).await;
+    assert_eq!(code, Some(1));
+    assert!(text.contains("game_secret_unreadable"), "{text}");
+    assert!(!text.contains("s3cret"));
+
+    std::fs::write(&password, "s3cret\n").unwrap();
+    until_message(&mut conn, "a heartbeat with the game up", |message| match message {
+        AgentMessage::Heartbeat(beat) => beat.games.first().filter(|g| g.up).map(drop),
+        _ => None,
+    })
+    .await;
+    let (text, code, _) = run_job(&mut conn, &setup, "save", json!({})).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("world saved"), "{text}");
 }

@@ -137,6 +137,8 @@ async fn a_configured_game_shows_players_and_events_and_runs_say_and_restart_job
             })
             .await;
             let () = exited;
+            // A real server takes a while to start; the agent must see it gone first.
+            tokio::time::sleep(Duration::from_secs(1)).await;
             let log = dir.join("sim-1.log");
             eventually(|| {
                 let mut next = Process::spawn(
