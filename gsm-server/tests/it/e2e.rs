@@ -160,7 +160,6 @@ pub(crate) struct Fixture {
     pub(crate) dir: TempDir,
     pub(crate) server: Server,
     pub(crate) client: Client,
-    pub(crate) org: OrgInitialized,
     pub(crate) host: HostId,
     agent_state: PathBuf,
     policy: PathBuf,
@@ -174,7 +173,6 @@ impl Fixture {
         let org = init_org(dir.path());
         let server = Server::start(dir.path()).await;
         let client = Client::new(&server.base(), org.org, &org.api_key);
-        let base_org = org.clone();
         let created = client
             .create_host(&CreateHost { name: "e2e-host".into(), labels: Default::default() }, None)
             .await
@@ -237,7 +235,6 @@ args = [{{ fixed = "{marks}" }}]
             dir,
             server,
             client,
-            org: base_org,
             host: created.host.id,
             agent_state,
             policy,

@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use gsm_core::job::{GameAction, JobKind, JobState};
-use gsm_proto::rest::{CreateJob, GameEvent, Host, Page};
+use gsm_proto::client::EventQuery;
+use gsm_proto::rest::{CreateJob, GameEvent, Host, Page, PutGame};
 use serde_json::{Value, json};
 
 use crate::e2e::{Fixture, Process, WAIT, eventually, eventually_within, server_bin};
@@ -51,14 +52,6 @@ async fn start_sim(fx: &Fixture, listen: &str, generation: u32) -> (Process, u16
     (sim, port)
 }
 
-async fn api_get(fx: &Fixture, path: &str) -> Value {
-    let url = format!("{}/api/v1/orgs/{}{path}", fx.server.base(), fx.org.org);
-    let response = reqwest::Client::new().get(url).bearer_auth(&fx.org.api_key).send().await;
-    let response = response.unwrap();
-    assert_eq!(response.status(), 200, "GET {path}");
-    response.json().await.unwrap()
-}
-
 async fn game_job(fx: &Fixture, action: &str, args: Value) -> gsm_proto::rest::Job {
     let args = match args {
         Value::Object(map) => map.into_iter().collect(),
@@ -79,8 +72,6 @@ async fn a_configured_game_shows_players_and_events_and_runs_say_and_restart_job
     let mut fx = Fixture::new().await;
     let (sim, port) = start_sim(&fx, "127.0.0.1:0", 0).await;
 
-    let url =
-        format!("{}/api/v1/orgs/{}/hosts/{}/games/main", fx.server.base(), fx.org.org, fx.host);
     let body = json!({
         "game": "7dtd",
         "settings": {
@@ -88,21 +79,19 @@ async fn a_configured_game_shows_players_and_events_and_runs_say_and_restart_job
             "restart": {"warnings_secs": [2, 1], "start_command": ["/usr/bin/echo", "starting the game"], "ready_timeout_secs": 60},
         },
     });
-    let response = reqwest::Client::new().put(url).bearer_auth(&fx.org.api_key).json(&body).send();
-    assert_eq!(response.await.unwrap().status(), 201);
+    let put: PutGame = serde_json::from_value(body).unwrap();
+    let game = fx.client.put_game(fx.host, "main", &put).await.unwrap();
+    assert_eq!((game.name.as_str(), game.settings.console.port), ("main", port));
+    let listed = fx.client.list_games(fx.host).await.unwrap();
+    assert_eq!(listed.items, [game]);
     let base = fx.server.base();
     let _agent = fx.start_agent(&base);
 
     // Game status in the heartbeat, players seen, and events from the game's log.
     let host: Host = eventually(|| async {
-        let host: Host =
-            serde_json::from_value(api_get(&fx, &format!("/hosts/{}", fx.host)).await).ok()?;
-        let up = host
-            .last_heartbeat
-            .as_ref()?
-            .games
-            .first()
-            .is_some_and(|g| g.up && !g.players.is_empty());
+        let host = fx.client.get_host(fx.host).await.ok()?;
+        let beat = host.last_heartbeat.as_ref()?;
+        let up = beat.games.first().is_some_and(|g| g.up && !g.players.is_empty());
         (up && host.players.iter().any(|p| p.online)).then_some(host)
     })
     .await;
@@ -110,14 +99,14 @@ async fn a_configured_game_shows_players_and_events_and_runs_say_and_restart_job
     assert_eq!((game.game.as_str(), game.instance.as_str()), ("7dtd", "main"));
     assert!(game.version.is_some() && game.world_time.is_some(), "{game:?}");
     let events: Page<GameEvent> = eventually(|| async {
-        let page: Page<GameEvent> = serde_json::from_value(api_get(&fx, "/events").await).ok()?;
+        let page = fx.client.list_events(&EventQuery::default()).await.ok()?;
         page.items.iter().any(|e| e.kind == "chat").then_some(page)
     })
     .await;
     assert!(events.items.iter().all(|e| e.host == fx.host && e.instance == "main"));
     let player = host.players[0].name.clone();
-    let theirs: Page<GameEvent> =
-        serde_json::from_value(api_get(&fx, &format!("/events?player={player}")).await).unwrap();
+    let filter = EventQuery { player: Some(player.clone()), ..EventQuery::default() };
+    let theirs = fx.client.list_events(&filter).await.unwrap();
     assert!(!theirs.items.is_empty(), "no events name {player}");
 
     // A say job.
