@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# `make demo`: build gsm, start a server on SQLite with a local enrolled agent, run a first job,
-# and print how to use it. Ctrl-C stops everything. State lives in .demo/ (delete it to start over).
+# `make demo`: build gsm, start a server on SQLite with a local enrolled agent and a simulated
+# 7 Days to Die server configured as its game, run a first job, and print how to use it. Ctrl-C stops everything. State lives in .demo/ (delete it to start over).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PORT="${GSM_DEMO_PORT:-8080}"
+SIM_PORT="${GSM_DEMO_SIM_PORT:-8081}"
 BASE="http://127.0.0.1:${PORT}"
 DEMO_DIR="$PWD/.demo"
 ROOT=/tmp/gsm-demo          # the working-directory root examples/policies/demo.toml allows
@@ -17,11 +18,12 @@ for tool in cargo curl; do
     command -v "$tool" >/dev/null || { echo "make demo needs $tool on PATH" >&2; exit 1; }
 done
 
-say "building gsm-server and gsm-agent"
-cargo build --locked -q -p gsm-server -p gsm-agent
+say "building gsm-server, gsm-agent and gsm-sim-7dtd"
+cargo build --locked -q -p gsm-server -p gsm-agent -p gsm-sim-7dtd
 TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 SERVER="$TARGET_DIR/debug/gsm-server"
 AGENT="$TARGET_DIR/debug/gsm-agent"
+SIM="$TARGET_DIR/debug/gsm-sim-7dtd"
 
 mkdir -p "$DEMO_DIR" "$ROOT"
 # The agent trusts only a policy that no one but root or its own user could have changed, and a
@@ -70,6 +72,15 @@ if [ ! -f "$DEMO_DIR/agent/credential.json" ]; then
 fi
 HOST=$(json_field host < "$DEMO_DIR/agent/credential.json")
 
+# The game's console password lives on the agent's host only; the server is told where to read it.
+PASSWORD_FILE="$DEMO_DIR/7dtd-password"
+[ -f "$PASSWORD_FILE" ] || (umask 077; echo "demo-$RANDOM$RANDOM" > "$PASSWORD_FILE")
+say "starting gsm-sim-7dtd, a simulated 7 Days to Die console, on 127.0.0.1:$SIM_PORT"
+"$SIM" --listen "127.0.0.1:$SIM_PORT" --password "$(cat "$PASSWORD_FILE")" --script-speed 2 > "$DEMO_DIR/sim.log" 2>&1 &
+pids+=($!)
+say "configuring it as the host's game 'main'"
+api -X PUT "$BASE/api/v1/orgs/$ORG/hosts/$HOST/games/main" -d "{\"game\":\"7dtd\",\"settings\":{\"console\":{\"address\":\"127.0.0.1\",\"port\":$SIM_PORT,\"password\":{\"file\":\"$PASSWORD_FILE\"}},\"restart\":{\"warnings_secs\":[10,5]}}}" >/dev/null
+
 say "starting gsm-agent with the demo policy ($POLICY)"
 "$AGENT" run --state-dir "$DEMO_DIR/agent" --policy "$POLICY" > "$DEMO_DIR/agent.log" 2>&1 &
 pids+=($!)
@@ -102,7 +113,23 @@ Create a job (the demo policy allows /bin/echo, /bin/true, /bin/sleep and /usr/b
     -d '{"host":"$HOST","kind":{"type":"command","program":"/bin/echo","args":["hi"]}}'
 
 Then read it:   curl -sS -H 'Authorization: Bearer $KEY' $BASE/api/v1/orgs/$ORG/jobs
-The dashboard and the simulated 7 Days to Die server arrive with later issues (#7, #5).
-Press Ctrl-C to stop.
+
+The host runs a simulated 7 Days to Die server (log: $DEMO_DIR/sim.log); players join, chat and
+leave on a script. Its live status and the players seen:
+
+  curl -sS -H 'Authorization: Bearer $KEY' $BASE/api/v1/orgs/$ORG/hosts/$HOST
+
+Events from the game's log (filters: host, kind, player, since, until):
+
+  curl -sS -H 'Authorization: Bearer $KEY' '$BASE/api/v1/orgs/$ORG/events?limit=20'
+  curl -sS -H 'Authorization: Bearer $KEY' '$BASE/api/v1/orgs/$ORG/events?kind=chat'
+
+A game job (say, kick, ban, save, shutdown, command, restart):
+
+  curl -sS -H 'Authorization: Bearer $KEY' -H 'Content-Type: application/json' \\
+    -X POST $BASE/api/v1/orgs/$ORG/jobs \\
+    -d '{"host":"$HOST","kind":{"type":"game","game":"main","action":"say","args":{"message":"hello"}}}'
+
+The dashboard arrives with a later issue (#7). Press Ctrl-C to stop.
 EOF
 wait

@@ -196,7 +196,10 @@ async fn session(
     let unacked = executor.unacked_jobs();
     let resend = {
         let executor = executor.clone();
-        tokio::spawn(async move { executor.resend(unacked).await })
+        tokio::spawn(async move {
+            executor.resend(unacked).await;
+            executor.games().resend().await;
+        })
     };
 
     let ended = read_loop(&mut read, &mut writer, executor, idle_limit(interval)).await;
@@ -334,6 +337,8 @@ async fn read_loop(
                 tracing::warn!(code = %error.code, message = %error.message, "the server reported an error");
             }
             ServerMessage::Welcome(_) => tracing::warn!("ignoring a second welcome"),
+            ServerMessage::GameConfig(config) => executor.games().configure(config),
+            ServerMessage::GameEventsAck(ack) => executor.games().ack(ack.batch),
         }
     }
 }
@@ -404,7 +409,7 @@ async fn heartbeat_loop(task: HeartbeatTask) {
             memory: sample.memory,
             disks: sample.disks,
             running_jobs: task.executor.running_jobs(),
-            games: Vec::new(),
+            games: task.executor.games().statuses(),
         };
         if task.sender.send(AgentMessage::Heartbeat(heartbeat)).await.is_err() {
             return;

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use gsm_core::heartbeat::MAX_RUNNING_JOBS;
-use gsm_core::job::{JobId, JobKind, JobResult, JobSpec, Termination};
+use gsm_core::job::{GameAction, JobId, JobKind, JobResult, JobSpec, Termination};
 use gsm_core::policy::{ApprovedCommand, Policy};
 use gsm_core::runner::{self, Cancel, ChunkSink, OutputChunk, SinkClosed, Stream};
 use gsm_proto::agent::{
@@ -27,13 +27,12 @@ use gsm_proto::agent::{
 };
 
 use crate::Chain;
+use crate::games::Games;
 use crate::ledger::{End, JobRecord, Ledger};
 use crate::outbox::Outbox;
 use crate::process::ProcessIdentity;
 use crate::spool::{self, Spool};
 
-/// The reason code sent for game actions until the agent has game adapters.
-pub const GAME_ACTIONS_UNSUPPORTED: &str = "game_actions_unsupported";
 /// The reason code sent when the ledger cannot record the job, so it must not run.
 pub const LEDGER_UNAVAILABLE: &str = "ledger_unavailable";
 
@@ -41,6 +40,7 @@ pub const LEDGER_UNAVAILABLE: &str = "ledger_unavailable";
 #[derive(Debug)]
 pub struct Executor {
     policy: Policy,
+    games: Arc<Games>,
     ledger: Arc<Ledger>,
     spool: Arc<Spool>,
     outbox: Outbox,
@@ -51,14 +51,21 @@ pub struct Executor {
 impl Executor {
     /// An executor over an opened ledger and spool.
     pub fn new(policy: Policy, ledger: Ledger, spool: Spool, outbox: Outbox) -> Arc<Executor> {
+        let games = Games::new(policy.clone(), outbox.clone());
         Arc::new(Executor {
             policy,
+            games,
             ledger: Arc::new(ledger),
             spool: Arc::new(spool),
             outbox,
             running: Mutex::new(HashMap::new()),
             send_order: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// The host's game servers.
+    pub fn games(&self) -> &Arc<Games> {
+        &self.games
     }
 
     /// The jobs running now, for the heartbeat: the oldest [`MAX_RUNNING_JOBS`] (job ids sort by
@@ -85,15 +92,17 @@ impl Executor {
             self.resend_record(&record).await;
             return;
         }
+        if let JobKind::Game(action) = &spec.kind {
+            let action = action.clone();
+            if self.record_accepted(job, &spec).await.is_some() {
+                tracing::info!(game = %action.game, action = %action.action, "game job accepted; running it");
+                tokio::spawn(self.clone().run_game_job(job, action));
+            }
+            return;
+        }
         match self.policy.check(&spec) {
             Err(violation) => {
-                let (reason, message) = match &spec.kind {
-                    JobKind::Game(_) => (
-                        GAME_ACTIONS_UNSUPPORTED,
-                        format!("{violation}; this agent has no game adapters yet"),
-                    ),
-                    JobKind::Command(_) => (violation.reason(), violation.to_string()),
-                };
+                let (reason, message) = (violation.reason(), violation.to_string());
                 tracing::info!(reason, %message, "job rejected by policy");
                 self.reject(job, spec, reason, message).await;
             }
@@ -219,8 +228,18 @@ impl Executor {
         spec: JobSpec,
         command: ApprovedCommand,
     ) {
+        if let Some(cancel) = self.record_accepted(job, &spec).await {
+            tracing::info!(program = %command.program().display(), "job accepted; starting it");
+            tokio::spawn(self.clone().run_job(job, command, cancel));
+        }
+    }
+
+    /// Writes `accepted` to the ledger (fsync'd) and sends `job_accepted`; `None` (after
+    /// rejecting the job) when the ledger cannot record it, so it must not run.
+    async fn record_accepted(&self, job: JobRef, spec: &JobSpec) -> Option<Cancel> {
         let _order = self.send_order.lock().await;
         let ledger = self.ledger.clone();
+        let spec = spec.clone();
         let accepted = off_reactor(move || ledger.accept(job, &spec, SystemTime::now())).await;
         if let Err(err) = accepted {
             // Without a ledger entry the job must not run: a re-delivery could run it twice.
@@ -228,13 +247,72 @@ impl Executor {
             let message =
                 format!("the agent could not record the job in its ledger: {}", Chain(&err));
             self.send(rejected(job, LEDGER_UNAVAILABLE, &message)).await;
-            return;
+            return None;
         }
         let cancel = Cancel::new();
         self.lock_running().insert(job.job, cancel.clone());
         self.send(AgentMessage::JobAccepted(job)).await;
-        tracing::info!(program = %command.program().display(), "job accepted; starting it");
-        tokio::spawn(self.clone().run_job(job, command, cancel));
+        Some(cancel)
+    }
+
+    /// Runs a game job through the host's adapter: each step is a line of stdout, a failure a
+    /// line of stderr; exit code 0 or 1, like a command.
+    #[tracing::instrument(skip_all, fields(job.id = %job.job, job.attempt = job.attempt))]
+    async fn run_game_job(self: Arc<Self>, job: JobRef, action: GameAction) {
+        let started = std::time::Instant::now();
+        let chunks = AtomicU64::new(0);
+        let bytes = AtomicU64::new(0);
+        let cancel = self.lock_running().get(&job.job).cloned().unwrap_or_default();
+        let (log, mut lines) = tokio::sync::mpsc::channel::<String>(64);
+        let forward = async {
+            while let Some(line) = lines.recv().await {
+                self.emit_line(job, Stream::Stdout, line, &chunks, &bytes).await;
+            }
+        };
+        let games = self.games.clone();
+        let run = async move {
+            tokio::select! {
+                outcome = games.run(action, log) => Some(outcome),
+                () = cancel.cancelled() => None,
+            }
+        };
+        let (outcome, ()) = tokio::join!(run, forward);
+        let (termination, exit_code) = match outcome {
+            Some(Ok(())) => (Termination::Exited, Some(0)),
+            Some(Err(error)) => {
+                tracing::info!(%error, "game action failed");
+                self.emit_line(job, Stream::Stderr, error, &chunks, &bytes).await;
+                (Termination::Exited, Some(1))
+            }
+            None => (Termination::Cancelled, None),
+        };
+        let total = bytes.load(Ordering::Relaxed);
+        let result = JobResult {
+            termination,
+            exit_code,
+            signal: None,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            output_bytes: total,
+            kept_bytes: total,
+            truncated: false,
+        };
+        self.finish(job, result, chunks.load(Ordering::Relaxed)).await;
+    }
+
+    async fn emit_line(
+        &self,
+        job: JobRef,
+        stream: Stream,
+        line: String,
+        chunks: &AtomicU64,
+        bytes: &AtomicU64,
+    ) {
+        let mut data = line.into_bytes();
+        data.truncate(runner::MAX_CHUNK - 1);
+        data.push(b'\n');
+        bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        let seq = chunks.load(Ordering::Relaxed);
+        let _ = self.emit(job, OutputChunk { seq, stream, data }, chunks).await;
     }
 
     /// Runs an accepted job to its end and reports the end.

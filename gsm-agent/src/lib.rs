@@ -4,7 +4,7 @@
 //! Code map: `config` (settings, the only reader of the environment), `telemetry` (logging),
 //! `enroll` and `credential` (join token → host credential), `agent` (the `run` command),
 //! `connection` (WebSocket session, heartbeats, reconnects) and `outbox` (serialised writes),
-//! `executor` (assign/cancel/ack), `ledger` (at-most-once, durable), `spool` (output until
+//! `executor` (assign/cancel/ack), `games` (game adapters, status, events, game jobs), `ledger` (at-most-once, durable), `spool` (output until
 //! acknowledged), `process` (finding a crashed agent's jobs), `host_metrics`, `backoff`,
 //! `durable` (atomic fsync'd writes). Invariant: a job id in the ledger is never run again.
 
@@ -17,6 +17,7 @@ pub(crate) mod durable;
 pub mod enroll;
 pub mod executor;
 pub mod game_parse;
+pub mod games;
 pub mod host_metrics;
 pub mod ledger;
 pub mod outbox;

@@ -153,9 +153,12 @@ pub struct CommandSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GameAction {
-    /// The game type, as the adapter registry names it (`7dtd`, `source-rcon`, ...).
+    /// The host's game server: its name (`main`), or its type (`7dtd`) when the host has exactly
+    /// one server of that type.
     pub game: String,
-    /// The action name.
+    /// The action: `command` (args `command`), `say` (`message`), `kick` and `ban` (`player`,
+    /// `reason`; `ban` also `duration_secs`), `save`, `shutdown`, or `restart` (optional
+    /// `warnings_secs`: warnings, save, shutdown, the start command, wait until ready).
     pub action: String,
     /// The action's arguments.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -7,6 +7,7 @@
 //! by `(job, attempt, seq)` and results by `(job, attempt)`, the agent's ledger refuses to run a
 //! job id twice. The agent deletes spooled output only after the server's [`Ack`].
 
+use gsm_core::adapters::config::GameInstance;
 use gsm_core::heartbeat::Heartbeat;
 use gsm_core::job::{HostId, JobId, JobResult, JobSpec};
 use gsm_core::runner::Stream;
@@ -14,6 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::rest::EventPlayer;
 use crate::wire_bytes;
 
 /// The oldest agent protocol version this build still speaks.
@@ -117,6 +119,9 @@ pub enum AgentMessage {
     JobFinished(JobFinished),
     /// The agent cannot know how a job ended (it restarted while the job ran).
     JobLost(JobLost),
+    /// Events parsed from the host's game servers' output (protocol 1, added later: a server
+    /// that does not know it answers `unsupported` and the agent keeps running).
+    GameEvents(GameEvents),
 }
 
 impl AgentMessage {
@@ -129,6 +134,7 @@ impl AgentMessage {
         "job_log",
         "job_finished",
         "job_lost",
+        "game_events",
     ];
 
     /// This message's kind, as it appears in `"type"`.
@@ -141,6 +147,7 @@ impl AgentMessage {
             AgentMessage::JobLog(_) => "job_log",
             AgentMessage::JobFinished(_) => "job_finished",
             AgentMessage::JobLost(_) => "job_lost",
+            AgentMessage::GameEvents(_) => "game_events",
         }
     }
 }
@@ -160,12 +167,17 @@ pub enum ServerMessage {
     Ack(Ack),
     /// Something the agent sent was wrong; the server may close after it.
     Error(ErrorMessage),
+    /// The host's game servers: sent after the welcome and whenever the config changes; each
+    /// one replaces the last (an agent that does not know it answers `unsupported`).
+    GameConfig(GameConfig),
+    /// A batch of game events is stored; the agent may forget it.
+    GameEventsAck(GameEventsAck),
 }
 
 impl ServerMessage {
     /// Every message kind, as it appears in `"type"`.
     pub const KINDS: &'static [&'static str] =
-        &["welcome", "assign_job", "cancel_job", "ack", "error"];
+        &["welcome", "assign_job", "cancel_job", "ack", "error", "game_config", "game_events_ack"];
 
     /// This message's kind, as it appears in `"type"`.
     pub fn kind(&self) -> &'static str {
@@ -175,6 +187,8 @@ impl ServerMessage {
             ServerMessage::CancelJob(_) => "cancel_job",
             ServerMessage::Ack(_) => "ack",
             ServerMessage::Error(_) => "error",
+            ServerMessage::GameConfig(_) => "game_config",
+            ServerMessage::GameEventsAck(_) => "game_events_ack",
         }
     }
 }
@@ -286,4 +300,52 @@ pub struct ErrorMessage {
     pub code: String,
     /// What was wrong, for people.
     pub message: String,
+}
+
+/// Most events in one [`GameEvents`] batch.
+pub const MAX_GAME_EVENTS_PER_BATCH: usize = 256;
+/// Largest serialised `data` of one game event, in bytes.
+pub const MAX_GAME_EVENT_DATA_BYTES: usize = 16 * 1024;
+
+/// The host's game servers, as configured through `…/hosts/{host}/games`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GameConfig {
+    /// Every game server the agent should run an adapter for; an empty list stops them all.
+    pub games: Vec<GameInstance>,
+}
+
+/// A batch of events parsed from game servers' output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GameEvents {
+    /// The batch's number on this agent; the ack names it.
+    pub batch: u64,
+    /// At most [`MAX_GAME_EVENTS_PER_BATCH`] events, oldest first.
+    pub events: Vec<GameEventMessage>,
+}
+
+/// One event parsed from a game server's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GameEventMessage {
+    /// Chosen by the agent (a v7 UUID); the server ignores a repeat, so a batch may be re-sent.
+    pub id: Uuid,
+    /// The game instance's name on the host.
+    pub instance: String,
+    /// The game type.
+    pub game: String,
+    /// What happened (`player_connected`, `chat`, ...).
+    pub kind: String,
+    /// The player the event names, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub player: Option<EventPlayer>,
+    /// When the agent saw it, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The parsed event, with its raw line in `raw`.
+    pub data: serde_json::Value,
+}
+
+/// The server stored a batch of game events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GameEventsAck {
+    /// The batch.
+    pub batch: u64,
 }

@@ -8,7 +8,10 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::rest::{CreateHost, CreateJob, ErrorBody, Host, HostCreated, Job, JobLogs, Page};
+use crate::rest::{
+    CreateHost, CreateJob, ErrorBody, Game, GameEvent, GameList, Host, HostCreated, Job, JobLogs,
+    Page, PutGame,
+};
 
 /// What went wrong talking to the server.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,25 @@ pub struct JobQuery {
     pub host: Option<HostId>,
     /// Only jobs in this state.
     pub state: Option<JobState>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size (server default 50, at most 500).
+    pub limit: Option<u32>,
+}
+
+/// Filters for [`Client::list_events`].
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Only this host's events.
+    pub host: Option<HostId>,
+    /// Only this kind (`player_connected`, `chat`, ...).
+    pub kind: Option<String>,
+    /// Only events naming this player, by id or name.
+    pub player: Option<String>,
+    /// Only events at or after this RFC 3339 time.
+    pub since: Option<String>,
+    /// Only events before this RFC 3339 time.
+    pub until: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Page size (server default 50, at most 500).
@@ -201,5 +223,45 @@ impl Client {
             request = request.query(&[("after_seq", after)]);
         }
         Self::send(request).await
+    }
+
+    /// `PUT …/hosts/{host}/games/{game}`: creates or replaces a game server; its agent is told.
+    pub async fn put_game(
+        &self,
+        host: HostId,
+        name: &str,
+        game: &PutGame,
+    ) -> Result<Game, ClientError> {
+        let path = format!("/hosts/{host}/games/{name}");
+        Self::send(self.request(Method::PUT, &path).json(game)).await
+    }
+
+    /// `GET …/hosts/{host}/games`.
+    pub async fn list_games(&self, host: HostId) -> Result<GameList, ClientError> {
+        Self::send(self.request(Method::GET, &format!("/hosts/{host}/games"))).await
+    }
+
+    /// `GET …/events`, newest first.
+    pub async fn list_events(&self, filter: &EventQuery) -> Result<Page<GameEvent>, ClientError> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(host) = filter.host {
+            query.push(("host", host.to_string()));
+        }
+        let texts = [
+            ("kind", &filter.kind),
+            ("player", &filter.player),
+            ("since", &filter.since),
+            ("until", &filter.until),
+            ("cursor", &filter.cursor),
+        ];
+        for (name, value) in texts {
+            if let Some(value) = value {
+                query.push((name, value.clone()));
+            }
+        }
+        if let Some(limit) = filter.limit {
+            query.push(("limit", limit.to_string()));
+        }
+        Self::send(self.request(Method::GET, "/events").query(&query)).await
     }
 }

@@ -18,8 +18,9 @@ use utoipa::{PartialSchema, ToSchema};
 use crate::agent::{EnrollRequest, EnrollResponse};
 use crate::rest::{
     AcceptInvite, ApiKey, ApiKeyCreated, AuditEntry, CreateApiKey, CreateHost, CreateInvite,
-    CreateJob, ErrorBody, Host, HostCreated, Invite, InviteAccepted, InviteCreated, Job, JobLogs,
-    Login, Me, Member, Org, OrgMembership, OrgName, Page, RefreshRequest, SetRole, TokenPair,
+    CreateJob, ErrorBody, Game, GameEvent, GameList, GameTypeList, Host, HostCreated, Invite,
+    InviteAccepted, InviteCreated, Job, JobLogs, Login, Me, Member, Org, OrgMembership, OrgName,
+    Page, PutGame, RefreshRequest, SetRole, TokenPair,
 };
 
 /// Where the components live in an OpenAPI document, as a JSON pointer.
@@ -65,6 +66,11 @@ bridge!(
     Job,
     Page<Job>,
     JobLogs,
+    PutGame,
+    Game,
+    GameList,
+    GameTypeList,
+    Page<GameEvent>,
     EnrollRequest,
     EnrollResponse,
     Login,
@@ -107,6 +113,8 @@ pub type ApiKeyPage = Page<ApiKey>;
 
 /// A page of an org's audit log.
 pub type AuditPage = Page<AuditEntry>;
+/// A page of game events.
+pub type GameEventPage = Page<GameEvent>;
 
 /// Stands for [`JobState`] where a route takes one as a parameter: gsm-core has no utoipa traits,
 /// and its schema is already among the [`components`] (a [`Job`] holds one).

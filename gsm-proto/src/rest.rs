@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use gsm_core::adapters::config::GameSettings;
 use gsm_core::heartbeat::Heartbeat;
 use gsm_core::job::{HostId, JobId, JobKind, JobResult, JobState, Requester};
 use gsm_core::presence::Presence;
@@ -105,6 +106,111 @@ pub struct Host {
     /// What the agent reported about the machine.
     #[serde(default)]
     pub facts: Option<HostFacts>,
+    /// Players the host's games have seen, online first (`GET …/hosts/{host}` only; at most 200).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub players: Vec<PlayerSeen>,
+}
+
+/// A player a host's game has seen, as `GET …/hosts/{host}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlayerSeen {
+    /// The game instance's name on the host.
+    pub instance: String,
+    /// The player's id, as the game reports it.
+    pub id: String,
+    /// The player's name.
+    pub name: String,
+    /// Online as of the last event about them.
+    pub online: bool,
+    /// When an event first named them.
+    pub first_seen_at: String,
+    /// When an event last named them.
+    pub last_seen_at: String,
+}
+
+/// `PUT …/hosts/{host}/games/{game}`: a game server's type and settings (the name is the path's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutGame {
+    /// The game type, as `GET /api/v1/game-types` lists it (`7dtd`, `source-rcon`).
+    pub game: String,
+    /// The type's settings, as its `config_schema` describes them. The console password is named
+    /// by where the agent reads it (`{"file": "/abs/path"}` or `{"env": "VAR"}`), never given.
+    pub settings: GameSettings,
+}
+
+/// A game server of a host, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Game {
+    /// The host it runs on.
+    pub host: HostId,
+    /// Its name, unique on the host.
+    pub name: String,
+    /// The game type.
+    pub game: String,
+    /// Its settings.
+    pub settings: GameSettings,
+    /// When it was first configured.
+    pub created_at: String,
+    /// When it last changed.
+    pub updated_at: String,
+}
+
+/// A host's game servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GameList {
+    /// By name.
+    pub items: Vec<Game>,
+}
+
+/// A game type an agent can run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GameTypeInfo {
+    /// Its registry name, used in a game's `game` field.
+    pub name: String,
+    /// What it speaks to.
+    pub description: String,
+    /// The JSON Schema of its `settings`.
+    pub config_schema: serde_json::Value,
+}
+
+/// `GET /api/v1/game-types`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GameTypeList {
+    /// Every registered type.
+    pub items: Vec<GameTypeInfo>,
+}
+
+/// The player an event names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EventPlayer {
+    /// The player's id, when the line carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The player's name.
+    pub name: String,
+}
+
+/// An event an agent parsed from a game server's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GameEvent {
+    /// Its id (time-ordered); pass the last one as `?cursor=` to page.
+    pub id: Uuid,
+    /// The host.
+    pub host: HostId,
+    /// The game instance's name on the host.
+    pub instance: String,
+    /// The game type.
+    pub game: String,
+    /// What happened (`player_connected`, `chat`, `server_started`, ...).
+    pub kind: String,
+    /// The player it is about, when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub player: Option<EventPlayer>,
+    /// When the agent saw it.
+    pub at: String,
+    /// The parsed event, with the raw line in `raw`.
+    pub data: serde_json::Value,
 }
 
 /// `POST …/jobs`.

@@ -9,9 +9,9 @@ use schemars::{Schema, schema_for};
 use crate::agent::{AgentMessage, EnrollRequest, EnrollResponse, ServerMessage};
 use crate::rest::{
     AcceptInvite, ApiKey, ApiKeyCreated, AuditEntry, CreateApiKey, CreateHost, CreateInvite,
-    CreateJob, ErrorBody, Host, HostCreated, Invite, InviteAccepted, InviteCreated, Job, JobLogs,
-    Login, Me, Member, Org, OrgInitialized, OrgMembership, OrgName, Page, RefreshRequest, SetRole,
-    TokenPair, User,
+    CreateJob, ErrorBody, Game, GameEvent, GameList, GameTypeList, Host, HostCreated, Invite,
+    InviteAccepted, InviteCreated, Job, JobLogs, Login, Me, Member, Org, OrgInitialized,
+    OrgMembership, OrgName, Page, PutGame, RefreshRequest, SetRole, TokenPair, User,
 };
 
 /// Every published schema, by file stem.
@@ -31,6 +31,11 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("job", schema_for!(Job)),
         ("job-page", schema_for!(Page<Job>)),
         ("job-logs", schema_for!(JobLogs)),
+        ("put-game", schema_for!(PutGame)),
+        ("game", schema_for!(Game)),
+        ("game-list", schema_for!(GameList)),
+        ("game-type-list", schema_for!(GameTypeList)),
+        ("game-event-page", schema_for!(Page<GameEvent>)),
         ("login", schema_for!(Login)),
         ("refresh-request", schema_for!(RefreshRequest)),
         ("token-pair", schema_for!(TokenPair)),

@@ -119,10 +119,6 @@ async fn jobs_the_policy_forbids_are_rejected_with_the_policys_reason() {
     assign(&conn, &option).await;
     check(conn.recv_job_message().await, option.id, "option_not_allowed");
 
-    let game = setup.game_job();
-    assign(&conn, &game).await;
-    check(conn.recv_job_message().await, game.id, "game_actions_unsupported");
-
     // A rejection is recorded: the same job is answered from the ledger, not re-checked.
     assign(&conn, &forbidden).await;
     check(conn.recv_job_message().await, forbidden.id, "program_not_allowed");

@@ -120,14 +120,14 @@ args = [{{ int = {{ min = 0, max = 60 }} }}]
     }
 
     /// A game action for this host.
-    pub fn game_job(&self) -> JobSpec {
+    pub fn game_job(&self, action: &str, args: serde_json::Value) -> JobSpec {
+        let args = match args {
+            serde_json::Value::Object(map) => map.into_iter().collect(),
+            _ => BTreeMap::new(),
+        };
         spec(
             self.host,
-            JobKind::Game(GameAction {
-                game: "7dtd".to_owned(),
-                action: "say".to_owned(),
-                args: BTreeMap::new(),
-            }),
+            JobKind::Game(GameAction { game: "7dtd".to_owned(), action: action.to_owned(), args }),
         )
     }
 

@@ -6,6 +6,7 @@ mod connection;
 mod enroll;
 mod fake_server;
 mod game_parse;
+mod games;
 mod harness;
 mod ledger;
 mod policy_check;

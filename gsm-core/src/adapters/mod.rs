@@ -7,6 +7,7 @@
 //! [`AdapterError`], never a panic or an unbounded buffer. Passwords come from a file or an
 //! environment variable named in the config, never from the config itself, and never reach a log.
 
+pub mod config;
 pub mod rcon;
 pub mod sdtd;
 

@@ -1,13 +1,17 @@
+use gsm_core::adapters::config::{GameInstance, GameSettings, RestartSettings};
+use gsm_core::adapters::{ConsoleConfig, SecretSource};
 use gsm_core::heartbeat::Heartbeat;
 use gsm_core::job::{
     CommandSpec, HostId, JobId, JobKind, JobResult, JobSpec, Requester, RequesterKind, Termination,
 };
 use gsm_core::runner::Stream;
 use gsm_proto::agent::{
-    Ack, AgentMessage, ErrorMessage, Hello, HostFacts, JobAssignment, JobFinished, JobLost, JobRef,
-    JobRejected, LogChunk, ServerMessage, VersionRange, Welcome,
+    Ack, AgentMessage, ErrorMessage, GameConfig, GameEventMessage, GameEvents, GameEventsAck,
+    Hello, HostFacts, JobAssignment, JobFinished, JobLost, JobRef, JobRejected, LogChunk,
+    ServerMessage, VersionRange, Welcome,
 };
 use gsm_proto::codec::{MAX_FRAME_BYTES, ProtocolError, decode_agent, decode_server, encode};
+use gsm_proto::rest::EventPlayer;
 use proptest::prelude::*;
 
 fn job_ref() -> JobRef {
@@ -63,6 +67,18 @@ fn agent_examples() -> Vec<AgentMessage> {
         }),
         AgentMessage::JobFinished(JobFinished { job: job_ref(), result, chunks: 1 }),
         AgentMessage::JobLost(JobLost { job: job_ref(), reason: "agent restarted".into() }),
+        AgentMessage::GameEvents(GameEvents {
+            batch: 3,
+            events: vec![GameEventMessage {
+                id: uuid::Uuid::now_v7(),
+                instance: "main".into(),
+                game: "7dtd".into(),
+                kind: "chat".into(),
+                player: Some(EventPlayer { id: Some("Steam_1".into()), name: "Alice".into() }),
+                at_ms: 1_700_000_000_000,
+                data: serde_json::json!({"kind": "chat", "message": "hi", "raw": "…"}),
+            }],
+        }),
     ]
 }
 
@@ -91,6 +107,22 @@ fn server_examples() -> Vec<ServerMessage> {
         ServerMessage::CancelJob(job_ref()),
         ServerMessage::Ack(Ack { job: job_ref(), chunks_stored: 3, finished: true }),
         ServerMessage::Error(ErrorMessage { code: "malformed".into(), message: "bad".into() }),
+        ServerMessage::GameConfig(GameConfig {
+            games: vec![GameInstance {
+                name: "main".into(),
+                game: "7dtd".into(),
+                settings: GameSettings {
+                    console: ConsoleConfig {
+                        address: "127.0.0.1".into(),
+                        port: 8081,
+                        password: Some(SecretSource::File("/etc/gsm/7dtd.pw".into())),
+                        timeout_ms: None,
+                    },
+                    restart: RestartSettings::default(),
+                },
+            }],
+        }),
+        ServerMessage::GameEventsAck(GameEventsAck { batch: 3 }),
     ]
 }
 

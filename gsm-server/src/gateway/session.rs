@@ -5,7 +5,8 @@
 //! is refused with `forbidden` and writes nothing. Frames are decoded by gsm-proto's bounded
 //! decoder; a malformed frame gets an error and closes the connection, an unknown kind gets
 //! `unsupported` and the session goes on. Chunks are stored before they are acked, so an ack is a
-//! promise the agent may delete its copy.
+//! promise the agent may delete its copy. The host's game config is sent right after the welcome;
+//! game events are stored (idempotently, by the agent's event id) before their batch is acked.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -17,8 +18,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use gsm_core::job::{HostId, JobId};
 use gsm_proto::agent::{
-    Ack, AgentMessage, ErrorMessage, JobFinished, JobRef, LogChunk, ServerMessage, VersionRange,
-    Welcome,
+    Ack, AgentMessage, ErrorMessage, GameConfig, GameEventMessage, GameEventsAck, JobFinished,
+    JobRef, LogChunk, MAX_GAME_EVENT_DATA_BYTES, MAX_GAME_EVENTS_PER_BATCH, ServerMessage,
+    VersionRange, Welcome,
 };
 use gsm_proto::codec::{self, MAX_FRAME_BYTES, ProtocolError};
 use gsm_proto::rest::ErrorBody;
@@ -28,6 +30,7 @@ use crate::app::AppState;
 use crate::dispatch::{self, End};
 use crate::http::ApiError;
 use crate::secrets;
+use crate::store::games::{EventPlayer, NewGameEvent};
 use crate::store::{HostRecord, NewLogChunk, SecretHash, StoreError};
 
 /// How long an agent has to say hello after the upgrade.
@@ -214,6 +217,17 @@ async fn serve(
 ) -> Closed {
     // Connecting counts as being heard from.
     state.presence().heartbeat(host.id, std::time::Instant::now());
+    // The game config goes first, so the agent's adapters run before any game job arrives.
+    match state.store.games_for_host(host.id).await {
+        Ok(games) => {
+            if let Err(closed) =
+                send(socket, &ServerMessage::GameConfig(GameConfig { games })).await
+            {
+                return closed;
+            }
+        }
+        Err(err) => return Closed::Store(err),
+    }
     if let Err(err) = dispatch::offer_pending(state, host.id).await {
         return Closed::Store(err);
     }
@@ -386,6 +400,11 @@ async fn handle(
             // The end is stored; the agent may forget the job once every chunk is stored too.
             Ok(vec![ack(job, stored, stored >= chunks)])
         }
+        AgentMessage::GameEvents(batch) => {
+            let events = game_events(batch.events);
+            state.store.record_game_events(host, &events).await?;
+            Ok(vec![ServerMessage::GameEventsAck(GameEventsAck { batch: batch.batch })])
+        }
         AgentMessage::JobLost(lost) => {
             owned.check(state, host, lost.job.job).await?;
             dispatch::settle(state, lost.job.job, End::Lost { reason: lost.reason }).await?;
@@ -393,6 +412,53 @@ async fn handle(
             Ok(vec![ack(lost.job, stored, true)])
         }
     }
+}
+
+/// The valid events of a batch, as the store takes them. An invalid event (a newer or buggy agent)
+/// is dropped with a warning rather than refusing the batch, which the agent would re-send forever.
+fn game_events(events: Vec<GameEventMessage>) -> Vec<NewGameEvent> {
+    let mut valid = Vec::with_capacity(events.len().min(MAX_GAME_EVENTS_PER_BATCH));
+    for (index, event) in events.into_iter().enumerate() {
+        if index >= MAX_GAME_EVENTS_PER_BATCH {
+            tracing::warn!(
+                limit = MAX_GAME_EVENTS_PER_BATCH,
+                "game event batch too long; dropping the rest"
+            );
+            break;
+        }
+        match check_game_event(event) {
+            Ok(event) => valid.push(event),
+            Err(problem) => tracing::warn!(problem, "dropping an invalid game event"),
+        }
+    }
+    valid
+}
+
+fn check_game_event(event: GameEventMessage) -> Result<NewGameEvent, &'static str> {
+    let text_ok =
+        |text: &str| !text.is_empty() && text.len() <= 256 && !text.contains(char::is_control);
+    if !(text_ok(&event.instance) && text_ok(&event.game) && text_ok(&event.kind)) {
+        return Err("instance, game and kind must be 1-256 printable bytes");
+    }
+    if let Some(player) = &event.player
+        && (!text_ok(&player.name) || player.id.as_deref().is_some_and(|id| !text_ok(id)))
+    {
+        return Err("a player's id and name must be 1-256 printable bytes");
+    }
+    let size = serde_json::to_vec(&event.data).map(|data| data.len()).unwrap_or(usize::MAX);
+    if size > MAX_GAME_EVENT_DATA_BYTES {
+        return Err("data is too large");
+    }
+    let at = jiff::Timestamp::from_millisecond(event.at_ms).map_err(|_| "at_ms is out of range")?;
+    Ok(NewGameEvent {
+        id: event.id,
+        instance: event.instance,
+        game: event.game,
+        kind: event.kind,
+        player: event.player.map(|p| EventPlayer { id: p.id, name: p.name }),
+        at,
+        data: event.data,
+    })
 }
 
 /// Stores chunks (possibly none, to learn the stored count) and wakes live followers.

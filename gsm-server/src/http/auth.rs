@@ -65,6 +65,8 @@ pub enum Action {
     RunJobs,
     /// Create, re-enroll or delete hosts.
     ManageHosts,
+    /// Configure a host's game servers.
+    ManageGames,
     /// Create, list or revoke API keys.
     ManageApiKeys,
     /// Invite, re-role or remove members.
@@ -79,10 +81,11 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the table in ARCHITECTURE.md.
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::Read,
         Action::RunJobs,
         Action::ManageHosts,
+        Action::ManageGames,
         Action::ManageApiKeys,
         Action::ManageMembers,
         Action::ReadAudit,
@@ -122,6 +125,7 @@ impl Role {
             Action::Read => true,
             Action::RunJobs => self <= Role::Operator,
             Action::ManageHosts
+            | Action::ManageGames
             | Action::ManageApiKeys
             | Action::ManageMembers
             | Action::ReadAudit
@@ -426,13 +430,13 @@ mod tests {
 
     #[test]
     fn roles_allow_what_the_table_says() {
-        // Columns: Read, RunJobs, ManageHosts, ManageApiKeys, ManageMembers, ReadAudit,
-        // UpdateOrg, DeleteOrg — the table in ARCHITECTURE.md.
+        // Columns: Read, RunJobs, ManageHosts, ManageGames, ManageApiKeys, ManageMembers,
+        // ReadAudit, UpdateOrg, DeleteOrg — the table in ARCHITECTURE.md.
         let table = [
-            (Role::Owner, [true, true, true, true, true, true, true, true]),
-            (Role::Admin, [true, true, true, true, true, true, true, false]),
-            (Role::Operator, [true, true, false, false, false, false, false, false]),
-            (Role::Viewer, [true, false, false, false, false, false, false, false]),
+            (Role::Owner, [true, true, true, true, true, true, true, true, true]),
+            (Role::Admin, [true, true, true, true, true, true, true, true, false]),
+            (Role::Operator, [true, true, false, false, false, false, false, false, false]),
+            (Role::Viewer, [true, false, false, false, false, false, false, false, false]),
         ];
         for (role, expected) in table {
             let got = Action::ALL.map(|a| role.may(a));

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use gsm_core::job::HostId;
 use gsm_proto::openapi::HostPage;
-use gsm_proto::rest::{CreateHost, ErrorBody, Host, HostCreated, Page};
+use gsm_proto::rest::{CreateHost, ErrorBody, Host, HostCreated, Page, PlayerSeen};
 use jiff::Timestamp;
 use serde::Deserialize;
 
@@ -51,8 +51,12 @@ pub(crate) fn view(state: &AppState, record: HostRecord) -> Host {
         last_heartbeat_at: last_heartbeat_at.map(time),
         last_heartbeat,
         facts: record.facts,
+        players: Vec::new(),
     }
 }
+
+/// Most players `GET …/hosts/{host}` shows.
+const MAX_PLAYERS_SHOWN: u32 = 200;
 
 fn validate(request: &CreateHost) -> Result<(), ApiError> {
     let name_ok = !request.name.is_empty()
@@ -242,7 +246,7 @@ fn parse_host(id: &str) -> Result<HostId, ApiError> {
     tag = "hosts",
     params(HostPath),
     responses(
-        (status = 200, description = "The host, with presence and its last heartbeat.", body = Host),
+        (status = 200, description = "The host, with presence, its last heartbeat (game status: up, version, players online, world time) and the players its games have seen.", body = Host),
         (status = 404, description = "No such org or host for this credential.", body = ErrorBody),
     ),
 )]
@@ -254,7 +258,20 @@ pub(super) async fn get(
 ) -> Result<Json<Host>, ApiError> {
     let access = authenticate(&state, &headers, &org).await?;
     let record = state.store.get_host(access.org, parse_host(&host)?).await?;
-    Ok(Json(view(&state, record)))
+    let players = state.store.host_players(access.org, record.id, MAX_PLAYERS_SHOWN).await?;
+    let mut host = view(&state, record);
+    host.players = players
+        .into_iter()
+        .map(|seen| PlayerSeen {
+            instance: seen.instance,
+            id: seen.player.id,
+            name: seen.player.name,
+            online: seen.online,
+            first_seen_at: time(seen.first_seen_at),
+            last_seen_at: time(seen.last_seen_at),
+        })
+        .collect();
+    Ok(Json(host))
 }
 
 #[utoipa::path(

@@ -76,8 +76,17 @@ fn validate(request: &CreateJob) -> Result<(), ApiError> {
             }
         }
         JobKind::Game(action) => {
-            if action.game.is_empty() || action.action.is_empty() {
-                return invalid("a game job needs a game and an action".into());
+            if action.game.is_empty() || action.game.len() > 64 {
+                return invalid(
+                    "a game job needs `game`: the game server's name (1-64 bytes)".into(),
+                );
+            }
+            if !gsm_core::adapters::config::GAME_ACTIONS.contains(&action.action.as_str()) {
+                return invalid(format!(
+                    "unknown game action {:?}; use one of {}",
+                    action.action,
+                    gsm_core::adapters::config::GAME_ACTIONS.join(", ")
+                ));
             }
         }
     }

@@ -8,6 +8,8 @@ mod api_keys;
 mod audit;
 pub mod auth;
 mod error;
+mod events;
+pub(crate) mod games;
 mod health;
 mod hosts;
 mod invites;
@@ -43,6 +45,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/orgs/{org}/hosts", get(hosts::list).post(hosts::create))
         .route("/api/v1/orgs/{org}/hosts/{host}", get(hosts::get).delete(hosts::delete))
         .route("/api/v1/orgs/{org}/hosts/{host}/join-tokens", post(hosts::new_join_token))
+        .route("/api/v1/orgs/{org}/hosts/{host}/games", get(games::list))
+        .route(
+            "/api/v1/orgs/{org}/hosts/{host}/games/{game}",
+            get(games::get).put(games::put).delete(games::delete),
+        )
+        .route("/api/v1/orgs/{org}/events", get(events::list))
+        .route("/api/v1/game-types", get(games::types))
         .route("/api/v1/orgs/{org}/jobs", get(jobs::list).post(jobs::create))
         .route("/api/v1/orgs/{org}/jobs/{job}", get(jobs::get))
         .route("/api/v1/orgs/{org}/jobs/{job}/cancel", post(jobs::cancel))

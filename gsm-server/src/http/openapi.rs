@@ -77,6 +77,12 @@ const HOST_CREDENTIAL: &str = "host_credential";
         super::api_keys::create,
         super::api_keys::revoke,
         super::audit::list,
+        super::games::types,
+        super::games::list,
+        super::games::get,
+        super::games::put,
+        super::games::delete,
+        super::events::list,
     ),
     modifiers(&Shared),
 )]
@@ -109,6 +115,19 @@ pub(super) struct HostPath {
     org: Uuid,
     /// The host's id.
     host: Uuid,
+}
+
+/// Path parameters of one game server of a host.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, reason = "described in the document, never extracted")]
+pub(super) struct GamePath {
+    /// The org's id.
+    org: Uuid,
+    /// The host's id.
+    host: Uuid,
+    /// The game server's name on the host (letters, digits, `-`, `_`, `.`; at most 64).
+    game: String,
 }
 
 /// Path parameters of one job.

@@ -11,6 +11,7 @@
 
 pub mod access;
 mod convert;
+pub mod games;
 mod postgres;
 mod sqlite;
 mod sqlite_writer;
@@ -292,7 +293,7 @@ pub struct LogChunkRecord {
 
 /// The server's persistent state. Implementations: [`SqliteStore`], [`PostgresStore`].
 #[async_trait]
-pub trait Store: access::AccessStore + Send + Sync + 'static {
+pub trait Store: access::AccessStore + games::GameStore + Send + Sync + 'static {
     /// Checks the database answers (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
 

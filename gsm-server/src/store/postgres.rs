@@ -40,6 +40,7 @@ use super::{
 };
 
 use super::access::{API_KEY_COLUMNS, ApiKeyRow, AuditEntry, access_store, enrollment_audit};
+use super::games::game_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -882,3 +883,4 @@ impl Store for PostgresStore {
 }
 
 access_store!(PostgresStore, Postgres, reader = pool, writer = pool);
+game_store!(PostgresStore, Postgres, reader = pool, writer = pool);

@@ -18,9 +18,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// How long an end-to-end step may take before the test fails.
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
-fn server_bin() -> PathBuf {
+pub(crate) fn server_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gsm-server"))
 }
 
@@ -46,13 +46,13 @@ fn agent_bin() -> PathBuf {
 }
 
 /// Kills and reaps a child when dropped, so a failing test leaves nothing running.
-struct Process {
-    child: Child,
+pub(crate) struct Process {
+    pub(crate) child: Child,
     log: PathBuf,
 }
 
 impl Process {
-    fn spawn(command: &mut Command, log: PathBuf) -> Process {
+    pub(crate) fn spawn(command: &mut Command, log: PathBuf) -> Process {
         let file = std::fs::File::create(&log).unwrap();
         let child = command
             .stdin(Stdio::null())
@@ -63,12 +63,12 @@ impl Process {
         Process { child, log }
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -80,7 +80,7 @@ impl Drop for Process {
 }
 
 /// A server process on a SQLite data dir, restartable on the same port.
-struct Server {
+pub(crate) struct Server {
     process: Process,
     dir: PathBuf,
     port: u16,
@@ -128,7 +128,7 @@ impl Server {
         .await
     }
 
-    fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
@@ -156,11 +156,11 @@ fn init_org(dir: &Path) -> OrgInitialized {
 const EMIT: &str = "#!/bin/sh\n# emit COUNT DELAY: print COUNT numbered lines, DELAY seconds apart\ni=0\nwhile [ \"$i\" -lt \"$1\" ]; do echo \"line $i\"; i=$((i+1)); sleep \"$2\"; done\n";
 const HOLD: &str = "#!/bin/sh\n# hold MARKS: record this start, then run a TERM-ignoring grandchild and wait\necho \"$$\" >> \"$1/runs\"\n(trap '' TERM; exec sleep 300) &\necho \"$!\" > \"$1/grandchild\"\necho started\nwait\n";
 
-struct Fixture {
-    dir: TempDir,
-    server: Server,
-    client: Client,
-    host: HostId,
+pub(crate) struct Fixture {
+    pub(crate) dir: TempDir,
+    pub(crate) server: Server,
+    pub(crate) client: Client,
+    pub(crate) host: HostId,
     agent_state: PathBuf,
     policy: PathBuf,
     marks: PathBuf,
@@ -168,7 +168,7 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn new() -> Fixture {
+    pub(crate) async fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let org = init_org(dir.path());
         let server = Server::start(dir.path()).await;
@@ -244,7 +244,7 @@ args = [{{ fixed = "{marks}" }}]
     }
 
     /// Starts an agent, connecting to `server` (the real server, or a proxy in front of it).
-    fn start_agent(&mut self, server: &str) -> Process {
+    pub(crate) fn start_agent(&mut self, server: &str) -> Process {
         self.agents_started += 1;
         Process::spawn(
             Command::new(agent_bin())
@@ -289,7 +289,7 @@ args = [{{ fixed = "{marks}" }}]
         self.client.get_job(id).await.unwrap()
     }
 
-    async fn await_state(&self, id: JobId, state: JobState) -> Job {
+    pub(crate) async fn await_state(&self, id: JobId, state: JobState) -> Job {
         let job = eventually_within(WAIT, || async {
             let job = self.client.get_job(id).await.ok()?;
             (job.state == state || job.state.is_terminal()).then_some(job)
@@ -300,7 +300,7 @@ args = [{{ fixed = "{marks}" }}]
     }
 
     /// Every stored chunk of the job, in order; checks that `seq` is dense from 0.
-    async fn output(&self, id: JobId) -> String {
+    pub(crate) async fn output(&self, id: JobId) -> String {
         let mut bytes = Vec::new();
         let mut after = None;
         let mut expected_seq = 0;
@@ -326,7 +326,7 @@ fn expected_lines(count: usize) -> String {
     (0..count).map(|i| format!("line {i}\n")).collect()
 }
 
-async fn eventually<T, F, Fut>(check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -334,7 +334,7 @@ where
     eventually_within(WAIT, check).await
 }
 
-async fn eventually_within<T, F, Fut>(limit: Duration, mut check: F) -> T
+pub(crate) async fn eventually_within<T, F, Fut>(limit: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use gsm_core::job::HostId;
 use gsm_proto::agent::{
-    AgentMessage, EnrollRequest, EnrollResponse, Hello, HostFacts, ServerMessage, VersionRange,
+    AgentMessage, EnrollRequest, EnrollResponse, GameConfig, Hello, HostFacts, ServerMessage,
+    VersionRange,
 };
 use gsm_proto::codec;
 use gsm_proto::rest::{HostCreated, OrgInitialized};
@@ -142,7 +143,7 @@ impl TestServer {
             .headers_mut()
             .insert("authorization", format!("Bearer {credential}").parse().unwrap());
         let (socket, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(FakeAgent { socket })
+        Ok(FakeAgent { socket, game_config: None })
     }
 
     /// Connects and completes hello/welcome.
@@ -152,9 +153,14 @@ impl TestServer {
             .send(&AgentMessage::Hello(Hello { protocol: VersionRange::CURRENT, facts: facts() }))
             .await;
         match agent.recv().await {
-            ServerMessage::Welcome(_) => agent,
+            ServerMessage::Welcome(_) => {}
             other => panic!("expected welcome, got {other:?}"),
         }
+        match agent.recv().await {
+            ServerMessage::GameConfig(config) => agent.game_config = Some(config),
+            other => panic!("expected game_config after the welcome, got {other:?}"),
+        }
+        agent
     }
 }
 
@@ -171,6 +177,8 @@ pub fn facts() -> HostFacts {
 
 pub struct FakeAgent {
     pub socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The game config the server sent after the welcome.
+    pub game_config: Option<GameConfig>,
 }
 
 impl FakeAgent {

@@ -10,6 +10,7 @@ use gsm_core::job::{HostId, JobId};
 use gsm_core::runner::Stream;
 use gsm_proto::rest::{ApiKeyCreated, ErrorBody, HostCreated, InviteCreated, Job};
 use gsm_server::store::access::{NewUser, UserId};
+use gsm_server::store::games::{EventPlayer, GameEventFilter, NewGameEvent};
 use gsm_server::store::{JobFilter, NewLogChunk, OrgId};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -129,6 +130,18 @@ pub const CASES: &[Case] = &[
     case("GET", "/api/v1/orgs/{org}/jobs/{job}", 200, "Read"),
     case("POST", "/api/v1/orgs/{org}/jobs/{job}/cancel", 200, "RunJobs"),
     case("GET", "/api/v1/orgs/{org}/jobs/{job}/logs", 200, "Read"),
+    case("GET", "/api/v1/orgs/{org}/hosts/{host}/games", 200, "Read"),
+    case("GET", "/api/v1/orgs/{org}/hosts/{host}/games/{game}", 200, "Read"),
+    Case {
+        body: |_| Some(game_body(9000)),
+        ..case("PUT", "/api/v1/orgs/{org}/hosts/{host}/games/{game}", 200, "ManageGames")
+    },
+    case("DELETE", "/api/v1/orgs/{org}/hosts/{host}/games/{game}", 204, "ManageGames"),
+    Case {
+        query: |ids| format!("host={}", ids.host),
+        foreign: Foreign::EmptyPage,
+        ..case("GET", "/api/v1/orgs/{org}/events", 200, "Read")
+    },
     Case {
         websocket: true,
         ..case("GET", "/api/v1/orgs/{org}/jobs/{job}/logs/follow", 101, "Read")
@@ -172,6 +185,20 @@ pub const CASES: &[Case] = &[
         ..case("GET", "/api/v1/orgs/{org}/audit", 200, "ReadAudit")
     },
 ];
+
+/// The name of the game server every fixture host has.
+pub const GAME: &str = "main";
+
+/// A `PutGame` body for a 7DTD console on `port`.
+pub fn game_body(port: u16) -> Value {
+    json!({
+        "game": "7dtd",
+        "settings": {
+            "console": {"address": "127.0.0.1", "port": port, "password": {"env": "SDTD_PASSWORD"}},
+            "restart": {"warnings_secs": [60, 10]},
+        },
+    })
+}
 
 /// The case of every org route in the document; fails naming the routes without one.
 pub async fn cases_for_every_org_route(server: &TestServer) -> Vec<&'static Case> {
@@ -243,6 +270,20 @@ impl Fixture {
         let response = response.unwrap();
         assert_eq!(response.status(), 201);
         let key: ApiKeyCreated = response.json().await.unwrap();
+        let url =
+            format!("{}/api/v1/orgs/{org}/hosts/{}/games/{GAME}", server.base, created.host.id);
+        let response = server.http.put(url).bearer_auth(owner_key).json(&game_body(8081)).send();
+        assert_eq!(response.await.unwrap().status(), 201);
+        let event = NewGameEvent {
+            id: Uuid::now_v7(),
+            instance: GAME.to_owned(),
+            game: "7dtd".to_owned(),
+            kind: "player_connected".to_owned(),
+            player: Some(EventPlayer { id: Some("Steam_1".to_owned()), name: "Alice".to_owned() }),
+            at: jiff::Timestamp::now(),
+            data: json!({"raw": "secret line"}),
+        };
+        store.record_game_events(created.host.id, &[event]).await.unwrap();
         Fixture {
             ids: Ids {
                 org,
@@ -272,7 +313,8 @@ pub async fn call(
         .replace("{job}", &path_ids.job.to_string())
         .replace("{user}", &path_ids.user.to_string())
         .replace("{invite}", &path_ids.invite.to_string())
-        .replace("{key}", &path_ids.key_id());
+        .replace("{key}", &path_ids.key_id())
+        .replace("{game}", GAME);
     let query = (case.query)(other_ids);
     let url = format!("{}{path}?{query}", server.base);
     if case.websocket {
@@ -320,7 +362,17 @@ pub async fn snapshot(server: &TestServer, org: Uuid) -> String {
         .into_iter()
         .map(|key| (key.key_id, key.role, key.revoked_at, key.expires_at))
         .collect();
-    format!("{the_org:?}\n{hosts:?}\n{jobs:?}\n{logs:?}\n{members:?}\n{invites:?}\n{keys:?}")
+    let mut games = Vec::new();
+    for host in &hosts {
+        let configs = store.list_games(org, host.id).await.unwrap();
+        let players = store.host_players(org, host.id, 1000).await.unwrap();
+        games.push(format!("{configs:?} {players:?}"));
+    }
+    let filter = GameEventFilter { limit: 500, ..GameEventFilter::default() };
+    let events = store.list_game_events(org, &filter).await.unwrap();
+    format!(
+        "{the_org:?}\n{hosts:?}\n{jobs:?}\n{logs:?}\n{members:?}\n{invites:?}\n{keys:?}\n{games:?}\n{events:?}"
+    )
 }
 
 fn error_code(body: &Value) -> String {

@@ -3,6 +3,8 @@
 mod api;
 mod auth;
 mod e2e;
+mod e2e_games;
+mod games;
 mod gateway;
 mod harness;
 mod isolation;

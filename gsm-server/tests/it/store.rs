@@ -31,6 +31,15 @@ use sqlx::{Connection, Executor, PgConnection};
 use tempfile::TempDir;
 use uuid::Uuid;
 
+mod games;
+
+use games::{
+    a_game_config_is_created_replaced_listed_and_deleted_with_audit,
+    another_orgs_or_a_deleted_hosts_games_are_not_found,
+    game_events_are_stored_once_and_filtered_newest_first,
+    players_are_online_from_connect_to_disconnect_with_last_seen,
+};
+
 /// Instantiates every behaviour for every backend.
 macro_rules! conformance {
     ($($behaviour:ident),* $(,)?) => {
@@ -126,6 +135,10 @@ conformance!(
     log_chunk_bytes_round_trip_unchanged,
     job_logs_page_after_a_seq,
     log_chunks_of_an_unknown_job_are_not_found,
+    a_game_config_is_created_replaced_listed_and_deleted_with_audit,
+    another_orgs_or_a_deleted_hosts_games_are_not_found,
+    game_events_are_stored_once_and_filtered_newest_first,
+    players_are_online_from_connect_to_disconnect_with_last_seen,
 );
 
 // ---------------------------------------------------------------------------------------------
