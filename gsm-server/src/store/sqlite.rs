@@ -673,18 +673,7 @@ impl Store for SqliteStore {
                     if let Some(row) = row {
                         return row.into_record();
                     }
-                    let state: Option<String> =
-                        sqlx::query_scalar("SELECT state FROM jobs WHERE id = ?1")
-                            .bind(change.job.0)
-                            .fetch_optional(&mut *conn)
-                            .await
-                            .map_err(db("job"))?;
-                    match state {
-                        None => Err(StoreError::NotFound { what: "job" }),
-                        Some(state) => {
-                            Err(stale_state(change.job, change.from, parse_state(&state)?))
-                        }
-                    }
+                    Err(refused_transition(conn, None, &change).await)
                 })
             })
             .await
@@ -722,19 +711,7 @@ impl Store for SqliteStore {
                         Self::insert_audit(conn, &audit).await?;
                         return row.into_record();
                     }
-                    let state: Option<String> =
-                        sqlx::query_scalar("SELECT state FROM jobs WHERE org = ?1 AND id = ?2")
-                            .bind(org.0)
-                            .bind(change.job.0)
-                            .fetch_optional(&mut *conn)
-                            .await
-                            .map_err(db("job"))?;
-                    match state {
-                        None => Err(StoreError::NotFound { what: "job" }),
-                        Some(state) => {
-                            Err(stale_state(change.job, change.from, parse_state(&state)?))
-                        }
-                    }
+                    Err(refused_transition(conn, Some(org), &change).await)
                 })
             })
             .await
@@ -841,6 +818,30 @@ impl Store for SqliteStore {
 
 access_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
 game_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
+
+/// Why a compare-and-set transition changed no row: the job is missing (or, with `org`, another
+/// org's), or it is no longer in the state the change started from.
+async fn refused_transition(
+    conn: &mut SqliteConnection,
+    org: Option<OrgId>,
+    change: &JobTransition,
+) -> StoreError {
+    let state: Result<Option<String>, StoreError> =
+        sqlx::query_scalar("SELECT state FROM jobs WHERE id = ?1 AND (?2 IS NULL OR org = ?2)")
+            .bind(change.job.0)
+            .bind(org.map(|org| org.0))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db("job"));
+    match state {
+        Err(err) => err,
+        Ok(None) => StoreError::NotFound { what: "job" },
+        Ok(Some(state)) => match parse_state(&state) {
+            Ok(state) => stale_state(change.job, change.from, state),
+            Err(err) => err,
+        },
+    }
+}
 
 /// The body of [`SqliteStore::append_log_chunks`], on the writer's connection: the chunks go in
 /// with multi-row `INSERT … ON CONFLICT DO NOTHING` statements of [`LOG_CHUNKS_PER_INSERT`] rows,
