@@ -42,6 +42,7 @@ use super::{
 use super::sqlite_writer::GroupWriter;
 
 use super::access::{API_KEY_COLUMNS, ApiKeyRow, AuditEntry, access_store, enrollment_audit};
+use super::alerts::alert_store;
 use super::games::game_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -841,6 +842,7 @@ impl Store for SqliteStore {
 
 access_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
 game_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
+alert_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
 
 /// The body of [`SqliteStore::append_log_chunks`], on the writer's connection: the chunks go in
 /// with multi-row `INSERT … ON CONFLICT DO NOTHING` statements of [`LOG_CHUNKS_PER_INSERT`] rows,
