@@ -70,6 +70,8 @@ impl TestServer {
         let mut settings = Settings::for_data_dir(dir.path());
         settings.presence.interval = Duration::from_millis(200);
         settings.heartbeat_flush = Duration::from_millis(100);
+        // Alert tests deliver to a local stand-in for Discord.
+        settings.alerts.webhook_hosts = vec!["127.0.0.1".to_owned()];
         let org = gsm_server::init::create_org(store.as_ref(), "test-org").await.unwrap();
         let state = AppState::new(store, settings).unwrap();
         let mut tasks = gsm_server::background::spawn(state.clone());
