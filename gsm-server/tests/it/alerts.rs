@@ -1,6 +1,7 @@
 //! Alerts through a real server (in-process, real sockets): a host that goes silent raises one
 //! Discord delivery at a local stand-in for Discord, its return resolves it once, and a 429 with
-//! `retry_after` delays the delivery without duplicating it.
+//! `retry_after` delays the delivery without duplicating it, and a delivery still pending when a
+//! server stopped is delivered once by the next server on the same database.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,8 +14,9 @@ use gsm_core::job::HostId;
 use gsm_core::rules::Severity;
 use gsm_proto::agent::AgentMessage;
 use gsm_proto::rest::AlertRuleSpec;
-use gsm_server::store::OrgId;
 use gsm_server::store::access::AuditEntry;
+use gsm_server::store::alerts::{AlertStore, NewAlert};
+use gsm_server::store::{OrgId, SqliteStore, Store};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -176,5 +178,38 @@ async fn a_rate_limited_delivery_waits_retry_after_and_arrives_once() {
     assert_eq!(seen[0].1, seen[1].1, "the retry posts the same alert");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(discord.requests().len(), 2, "delivered once after the 429");
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_queued_before_a_restart_arrives_once_after_it() {
+    let (discord, url) = Discord::start(0, 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The server that raised the alert stopped before delivering it: its outbox row is pending.
+    {
+        let store = SqliteStore::open(&dir.path().join("gsm.sqlite3")).await.unwrap();
+        let org = OrgId(Uuid::now_v7());
+        store.create_org(org, "before-restart", jiff::Timestamp::now()).await.unwrap();
+        store.put_discord_webhook(org, "ops", &url, &audit(org)).await.unwrap();
+        let alert = NewAlert {
+            id: Uuid::now_v7(),
+            org,
+            rule: Uuid::now_v7(),
+            rule_name: "host offline".into(),
+            host: None,
+            game: None,
+            kind: "host.offline".into(),
+            severity: Severity::Warning,
+            message: "raised before the restart".into(),
+            open: true,
+            at: jiff::Timestamp::now(),
+        };
+        store.raise_alert(&alert, &["discord:ops".to_owned()]).await.unwrap().unwrap();
+    }
+    let server = TestServer::start_in(dir).await;
+    let seen = requests_at_least(&discord, 1).await;
+    assert_eq!(seen[0].1["embeds"][0]["description"], "raised before the restart");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(discord.requests().len(), 1, "delivered once");
     server.finish().await;
 }

@@ -39,7 +39,11 @@ pub struct TestServer {
 impl TestServer {
     /// A server on a fresh SQLite file.
     pub async fn start() -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap()).await
+    }
+
+    /// A server on `dir/gsm.sqlite3`, which may hold data from an earlier server.
+    pub async fn start_in(dir: TempDir) -> TestServer {
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(&dir.path().join("gsm.sqlite3")).await.unwrap());
         Self::start_on(store, dir, None).await
