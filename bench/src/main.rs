@@ -5,6 +5,7 @@
 //! Run in release: `cargo run --release -p gsm-bench -- all` (or `make bench`).
 #![allow(clippy::print_stdout)]
 
+mod alerts;
 mod auth;
 mod presence;
 mod rcon;
@@ -36,6 +37,8 @@ enum Which {
     Sdtd,
     /// Login latency and authenticated `GET …/hosts` against the real gsm-server (issue #4).
     Auth,
+    /// Rule evaluation: events per second against 1,000 alert rules on one core (issue #6).
+    Alerts,
     /// Every benchmark above, in order.
     All,
 }
@@ -49,11 +52,13 @@ fn main() -> anyhow::Result<()> {
         Which::Rcon => rcon::run(),
         Which::Spine(args) => spine::run(&args),
         Which::Auth => auth::run(),
+        Which::Alerts => alerts::run(),
         Which::All => {
             runner::run()?;
             presence::run()?;
             sdtd::run()?;
             rcon::run()?;
+            alerts::run()?;
             spine::run(&spine::Args::default())
         }
     }

@@ -517,3 +517,92 @@ pub struct AuditEntry {
     /// `success` or what refused it.
     pub outcome: String,
 }
+
+/// An alert rule's definition: `POST …/alert-rules` and `PUT …/alert-rules/{rule}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRuleSpec {
+    /// Unique within the org, 1–64 characters.
+    pub name: String,
+    /// The event kind it matches: `host.online`, `host.stale`, `host.offline`, `job.failed`,
+    /// `job.timed_out`, `job.lost`, or `game.<kind>` (`game.player_connected`, `game.chat`, …).
+    pub kind: String,
+    /// Only this host's events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostId>,
+    /// Only this game instance's events (its name on the host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub game: Option<String>,
+    /// Only events whose text matches this regular expression (at most 1 KiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Only events with more players online than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub players_above: Option<u32>,
+    /// Only events with fewer players online than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub players_below: Option<u32>,
+    /// Raise only after this many matching events within a window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<AlertThreshold>,
+    /// The event kind that resolves its alerts; absent takes the default (`host.online` for
+    /// `host.offline` and `host.stale`, `game.server_started` for `game.server_stopping`); other
+    /// alerts fire once and need no resolving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_kind: Option<String>,
+    /// No new alert for the same host and game within this many seconds of the previous one.
+    #[serde(default)]
+    pub cooldown_secs: u64,
+    /// How loud its alerts are.
+    #[serde(default)]
+    pub severity: gsm_core::rules::Severity,
+    /// Where its alerts go: `in_app` and `discord:<webhook name>`; absent takes the org's
+    /// default channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
+    /// A game action run on the event's host when an alert is raised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<AlertRemediation>,
+    /// A disabled rule raises nothing.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// `count` matching events within `window_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertThreshold {
+    /// Events needed, at least 1.
+    pub count: u32,
+    /// The window in seconds, at least 1.
+    pub window_secs: u64,
+}
+
+/// A remediation: a game action on the event's host, at most `max_runs` per `per_secs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRemediation {
+    /// The game action (`restart`, `save`, …) run on the event's game instance.
+    pub action: String,
+    /// Runs allowed within `per_secs`, at least 1.
+    pub max_runs: u32,
+    /// The limit's window in seconds, at least 1.
+    pub per_secs: u64,
+}
+
+/// A stored alert rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AlertRule {
+    /// Its id.
+    pub id: Uuid,
+    /// Its definition.
+    pub spec: AlertRuleSpec,
+    /// When it was created.
+    pub created_at: String,
+    /// When it last changed.
+    pub updated_at: String,
+}

@@ -13,10 +13,12 @@ use axum::Router;
 use axum::serve::ListenerExt;
 use gsm_core::heartbeat::Heartbeat;
 use gsm_core::job::{HostId, JobId};
-use gsm_core::presence::PresenceTracker;
+use gsm_core::presence::{Presence, PresenceTracker, Transition};
+use gsm_core::rules;
 use jiff::Timestamp;
 use tokio::sync::broadcast;
 
+use crate::alerts::service::AlertBus;
 use crate::config::{Database, Settings};
 use crate::gateway::AgentRegistry;
 use crate::metrics::Metrics;
@@ -47,6 +49,8 @@ pub struct Shared {
     pub job_events: broadcast::Sender<JobId>,
     /// Token key, password hasher, login rate limits.
     pub auth: http::auth::AuthState,
+    /// Events for the alert rules, and the wake-ups of the alert tasks.
+    pub alerts: AlertBus,
 }
 
 /// The latest heartbeat of each host since this process started.
@@ -81,6 +85,7 @@ impl AppState {
                 metrics: Metrics::new(),
                 job_events,
                 auth,
+                alerts: AlertBus::default(),
             }),
         })
     }
@@ -96,11 +101,23 @@ impl AppState {
         self.heartbeats.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Logs a host's presence change and hands it to the alert rules as `host.<status>`.
+    pub fn presence_changed(&self, change: &Transition) {
+        tracing::info!(host.id = %change.host, from = %change.from, to = %change.to, "host presence changed");
+        let kind = match change.to {
+            Presence::Online => rules::kinds::HOST_ONLINE,
+            Presence::Stale => rules::kinds::HOST_STALE,
+            Presence::Offline => rules::kinds::HOST_OFFLINE,
+        };
+        self.alerts.emit_host(change.host, kind, Timestamp::now());
+    }
+
     /// Records a heartbeat in memory: presence now, the store at the next flush.
     pub fn record_heartbeat(&self, host: HostId, heartbeat: Heartbeat) {
         let now = Instant::now();
-        if let Some(change) = self.presence().heartbeat(host, now) {
-            tracing::info!(host.id = %host, from = %change.from, to = %change.to, "host presence changed");
+        let change = self.presence().heartbeat(host, now);
+        if let Some(change) = change {
+            self.presence_changed(&change);
         }
         let mut beats = self.heartbeats();
         beats.latest.insert(host, (Timestamp::now(), heartbeat));

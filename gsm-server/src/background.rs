@@ -1,4 +1,5 @@
-//! The server's background tasks: presence ticks, heartbeat flushes and job deadlines.
+//! The server's background tasks: presence ticks, heartbeat flushes and job deadlines (and the
+//! alert tasks, started from `alerts::service`).
 //!
 //! Heartbeats touch memory only; this module writes the latest of each host to the store in one
 //! batch per flush interval, so 10,000 agents cost one write a few seconds, not 2,000 writes a
@@ -21,7 +22,8 @@ pub fn spawn(state: AppState) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
     tasks.spawn(presence_ticks(state.clone()));
     tasks.spawn(heartbeat_flushes(state.clone()));
-    tasks.spawn(deadline_sweeps(state));
+    tasks.spawn(deadline_sweeps(state.clone()));
+    crate::alerts::service::spawn(&state, &mut tasks);
     tasks
 }
 
@@ -34,7 +36,7 @@ async fn presence_ticks(state: AppState) {
         ticker.tick().await;
         let changes = state.presence().tick(Instant::now());
         for change in changes {
-            tracing::info!(host.id = %change.host, from = %change.from, to = %change.to, "host presence changed");
+            state.presence_changed(&change);
         }
     }
 }
@@ -100,9 +102,10 @@ pub async fn sweep_overdue_jobs(state: &AppState) {
             now,
         };
         match state.store.transition_job(&change).await {
-            Ok(_) => {
+            Ok(lost) => {
                 tracing::info!(job.id = %job.id, host.id = %job.host, "job lost: deadline passed");
                 let _ = state.job_events.send(job.id);
+                crate::dispatch::job_ended(state, &lost);
             }
             // Someone else moved it first (the agent took it, or another replica swept it).
             Err(crate::store::StoreError::Conflict { .. }) => {}

@@ -34,6 +34,13 @@ pub struct ServeArgs {
     /// Agents' heartbeat interval in milliseconds [default: 5000].
     #[arg(long, env = "GSM_HEARTBEAT_INTERVAL_MS")]
     pub heartbeat_interval_ms: Option<u64>,
+    /// Hosts besides discord.com and discordapp.com that webhook URLs may point at,
+    /// comma-separated (for a self-hosted relay, or `127.0.0.1` for a local stand-in in tests).
+    #[arg(long, env = "GSM_ALERT_WEBHOOK_HOSTS", value_delimiter = ',')]
+    pub alert_webhook_hosts: Option<Vec<String>>,
+    /// The dashboard's public URL, linked from Discord alerts (`https://gsm.example.com`).
+    #[arg(long, env = "GSM_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// The TOML configuration file; every key optional.
@@ -65,6 +72,10 @@ pub struct FileConfig {
     /// The file holding the JWT signing secret (default `<data_dir>/jwt-secret`, made at first
     /// start with mode 0600).
     pub jwt_secret_file: Option<PathBuf>,
+    /// See [`ServeArgs::alert_webhook_hosts`].
+    pub alert_webhook_hosts: Option<Vec<String>>,
+    /// See [`ServeArgs::public_url`].
+    pub public_url: Option<String>,
 }
 
 /// How the server logs.
@@ -115,6 +126,17 @@ pub struct Settings {
     pub heartbeat_flush: Duration,
     /// Users' logins.
     pub auth: AuthSettings,
+    /// Alert delivery.
+    pub alerts: AlertSettings,
+}
+
+/// Alert delivery: where webhooks may point and what alerts link to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertSettings {
+    /// Webhook hosts allowed besides Discord's (host names or IP addresses, lowercase).
+    pub webhook_hosts: Vec<String>,
+    /// The dashboard's public URL, without a trailing slash.
+    pub public_url: Option<String>,
 }
 
 /// Users' logins: token lifetimes, the JWT key, the password hashing cost, login rate limits.
@@ -227,6 +249,23 @@ pub fn resolve(args: ServeArgs, file: FileConfig) -> anyhow::Result<Settings> {
         bail!("heartbeat_flush_ms must be at least 1");
     }
     let jwt_secret_file = file.jwt_secret_file.unwrap_or_else(|| data_dir.join("jwt-secret"));
+    let mut webhook_hosts = Vec::new();
+    for host in args.alert_webhook_hosts.or(file.alert_webhook_hosts).unwrap_or_default() {
+        let host = host.trim().to_ascii_lowercase();
+        if host.is_empty() || (host.contains(['/', ':', '@']) && !host.starts_with('[')) {
+            bail!(
+                "alert webhook host {host:?} must be a bare host name or IP address, no scheme, port or path"
+            );
+        }
+        webhook_hosts.push(host);
+    }
+    let public_url = match args.public_url.or(file.public_url) {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+            Some(url.trim_end_matches('/').to_owned())
+        }
+        Some(url) => bail!("public_url {url:?} must start with https:// or http://"),
+        None => None,
+    };
     Ok(Settings {
         listen,
         data_dir,
@@ -249,6 +288,7 @@ pub fn resolve(args: ServeArgs, file: FileConfig) -> anyhow::Result<Settings> {
             login_per_ip: RateLimit { burst: 30, per_minute: 120 },
             login_per_account: RateLimit { burst: 10, per_minute: 10 },
         },
+        alerts: AlertSettings { webhook_hosts, public_url },
     })
 }
 
@@ -280,6 +320,8 @@ mod tests {
         assert!(err("database_url = \"mysql://x\"").contains("postgres://"));
         assert!(err("log_format = \"xml\"").contains("human"));
         assert!(err("job_deadline_secs = 0").contains("at least 1"));
+        assert!(err("alert_webhook_hosts = [\"http://x\"]").contains("bare host"));
+        assert!(err("public_url = \"gsm.example\"").contains("https://"));
         let unknown = toml::from_str::<FileConfig>("listn = \"x\"").unwrap_err().to_string();
         assert!(unknown.contains("unknown field"), "{unknown}");
     }

@@ -91,6 +91,28 @@ pub enum End {
     Lost { reason: String },
 }
 
+/// Hands a job that ended `failed`, `timed_out` or `lost` to the alert rules.
+pub fn job_ended(state: &AppState, job: &JobRecord) {
+    let kind = match job.state {
+        JobState::Failed => gsm_core::rules::kinds::JOB_FAILED,
+        JobState::TimedOut => gsm_core::rules::kinds::JOB_TIMED_OUT,
+        JobState::Lost => gsm_core::rules::kinds::JOB_LOST,
+        _ => return,
+    };
+    let event = gsm_core::rules::Event {
+        kind: kind.to_owned(),
+        host: Some(job.host),
+        game: None,
+        text: match &job.reason {
+            Some(reason) => format!("job {} ended {}: {reason}", job.id, job.state),
+            None => format!("job {} ended {}", job.id, job.state),
+        },
+        players: None,
+        at_ms: Timestamp::now().as_millisecond(),
+    };
+    state.alerts.emit(job.org, event);
+}
+
 /// Applies what an agent reported about a job, whatever state the store has it in: duplicates and
 /// reports about jobs that already ended are no-ops. Returns the job as it is afterwards.
 pub async fn settle(state: &AppState, id: JobId, end: End) -> StoreResult<JobRecord> {
@@ -130,6 +152,7 @@ pub async fn settle(state: &AppState, id: JobId, end: End) -> StoreResult<JobRec
                     observe_dispatch_latency(state, &updated);
                 }
                 if updated.state == target {
+                    job_ended(state, &updated);
                     return Ok(updated);
                 }
             }

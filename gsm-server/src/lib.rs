@@ -2,9 +2,11 @@
 //!
 //! `app` builds the router and runs the server; `http` is the REST API, `gateway` the agent side;
 //! `dispatch` is the job service both call (they never write job state to the store directly);
-//! `store` is the database behind one trait; `background` holds the periodic tasks. The binary
-//! (`main.rs`) only parses the command line and maps errors to exit codes.
+//! `store` is the database behind one trait; `background` holds the periodic tasks; `alerts` the
+//! webhook SSRF guard and Discord delivery decisions. The binary (`main.rs`) only parses the
+//! command line and maps errors to exit codes.
 
+pub mod alerts;
 pub mod app;
 pub mod background;
 pub mod config;

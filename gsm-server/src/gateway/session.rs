@@ -216,7 +216,11 @@ async fn serve(
     close: &mut watch::Receiver<bool>,
 ) -> Closed {
     // Connecting counts as being heard from.
-    state.presence().heartbeat(host.id, std::time::Instant::now());
+    state.alerts.know_host(host.id, host.org);
+    let change = state.presence().heartbeat(host.id, std::time::Instant::now());
+    if let Some(change) = change {
+        state.presence_changed(&change);
+    }
     // The game config goes first, so the agent's adapters run before any game job arrives.
     match state.store.games_for_host(host.id).await {
         Ok(games) => {
@@ -403,6 +407,9 @@ async fn handle(
         AgentMessage::GameEvents(batch) => {
             let events = game_events(batch.events);
             state.store.record_game_events(host, &events).await?;
+            for event in &events {
+                state.alerts.emit_for_host(host, game_alert_event(host, event));
+            }
             Ok(vec![ServerMessage::GameEventsAck(GameEventsAck { batch: batch.batch })])
         }
         AgentMessage::JobLost(lost) => {
@@ -411,6 +418,31 @@ async fn handle(
             let stored = store_chunks(state, lost.job.job, vec![]).await?;
             Ok(vec![ack(lost.job, stored, true)])
         }
+    }
+}
+
+/// A stored game event as the alert rules see it: kind `game.<kind>`, the instance as the game,
+/// the raw line (else the player's name) as the text, the player count when the event has one.
+fn game_alert_event(host: HostId, event: &NewGameEvent) -> gsm_core::rules::Event {
+    let text = event
+        .data
+        .get("raw")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| event.player.as_ref().map(|p| p.name.clone()))
+        .unwrap_or_default();
+    let players = event
+        .data
+        .get("players")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|p| u32::try_from(p).ok());
+    gsm_core::rules::Event {
+        kind: format!("{}{}", gsm_core::rules::kinds::GAME_PREFIX, event.kind),
+        host: Some(host),
+        game: Some(event.instance.clone()),
+        text,
+        players,
+        at_ms: event.at.as_millisecond(),
     }
 }
 

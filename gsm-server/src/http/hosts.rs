@@ -234,6 +234,7 @@ pub(super) fn forget(state: &AppState, host: HostId) {
     state.agents.disconnect(host);
     state.presence().remove(host);
     state.heartbeats().latest.remove(&host);
+    state.alerts.forget_host(host);
 }
 
 fn parse_host(id: &str) -> Result<HostId, ApiError> {

@@ -10,6 +10,7 @@
 //! 256-bit random values, so a fast hash is right and no per-request argon2 is needed.
 
 pub mod access;
+pub mod alerts;
 mod convert;
 pub mod games;
 mod postgres;
@@ -293,7 +294,9 @@ pub struct LogChunkRecord {
 
 /// The server's persistent state. Implementations: [`SqliteStore`], [`PostgresStore`].
 #[async_trait]
-pub trait Store: access::AccessStore + games::GameStore + Send + Sync + 'static {
+pub trait Store:
+    access::AccessStore + alerts::AlertStore + games::GameStore + Send + Sync + 'static
+{
     /// Checks the database answers (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
 

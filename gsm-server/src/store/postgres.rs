@@ -40,6 +40,7 @@ use super::{
 };
 
 use super::access::{API_KEY_COLUMNS, ApiKeyRow, AuditEntry, access_store, enrollment_audit};
+use super::alerts::alert_store;
 use super::games::game_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -884,3 +885,4 @@ impl Store for PostgresStore {
 
 access_store!(PostgresStore, Postgres, reader = pool, writer = pool);
 game_store!(PostgresStore, Postgres, reader = pool, writer = pool);
+alert_store!(PostgresStore, Postgres, reader = pool, writer = pool);

@@ -42,6 +42,7 @@ use super::{
 use super::sqlite_writer::GroupWriter;
 
 use super::access::{API_KEY_COLUMNS, ApiKeyRow, AuditEntry, access_store, enrollment_audit};
+use super::alerts::alert_store;
 use super::games::game_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -818,6 +819,7 @@ impl Store for SqliteStore {
 
 access_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
 game_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
+alert_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
 
 /// Why a compare-and-set transition changed no row: the job is missing (or, with `org`, another
 /// org's), or it is no longer in the state the change started from.

@@ -39,7 +39,11 @@ pub struct TestServer {
 impl TestServer {
     /// A server on a fresh SQLite file.
     pub async fn start() -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap()).await
+    }
+
+    /// A server on `dir/gsm.sqlite3`, which may hold data from an earlier server.
+    pub async fn start_in(dir: TempDir) -> TestServer {
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(&dir.path().join("gsm.sqlite3")).await.unwrap());
         Self::start_on(store, dir, None).await
@@ -70,6 +74,8 @@ impl TestServer {
         let mut settings = Settings::for_data_dir(dir.path());
         settings.presence.interval = Duration::from_millis(200);
         settings.heartbeat_flush = Duration::from_millis(100);
+        // Alert tests deliver to a local stand-in for Discord.
+        settings.alerts.webhook_hosts = vec!["127.0.0.1".to_owned()];
         let org = gsm_server::init::create_org(store.as_ref(), "test-org").await.unwrap();
         let state = AppState::new(store, settings).unwrap();
         let mut tasks = gsm_server::background::spawn(state.clone());

@@ -1,5 +1,6 @@
 //! gsm-server's integration tests: one binary, a module per concern.
 
+mod alerts;
 mod api;
 mod auth;
 mod e2e;

@@ -31,7 +31,16 @@ use sqlx::{Connection, Executor, PgConnection};
 use tempfile::TempDir;
 use uuid::Uuid;
 
+mod alerts;
 mod games;
+
+use alerts::{
+    a_claimed_delivery_is_hidden_for_its_lease_retried_and_finished_once,
+    alert_rules_are_created_listed_replaced_and_deleted_with_audit,
+    an_in_app_delivery_stores_one_notification_that_is_marked_read,
+    an_open_alert_is_raised_once_resolved_once_with_a_delivery_per_channel,
+    concurrent_claims_take_each_delivery_once, webhooks_and_default_channels_are_kept_per_org,
+};
 
 use games::{
     a_game_config_is_created_replaced_listed_and_deleted_with_audit,
@@ -139,6 +148,12 @@ conformance!(
     another_orgs_or_a_deleted_hosts_games_are_not_found,
     game_events_are_stored_once_and_filtered_newest_first,
     players_are_online_from_connect_to_disconnect_with_last_seen,
+    alert_rules_are_created_listed_replaced_and_deleted_with_audit,
+    an_open_alert_is_raised_once_resolved_once_with_a_delivery_per_channel,
+    a_claimed_delivery_is_hidden_for_its_lease_retried_and_finished_once,
+    concurrent_claims_take_each_delivery_once,
+    an_in_app_delivery_stores_one_notification_that_is_marked_read,
+    webhooks_and_default_channels_are_kept_per_org,
 );
 
 // ---------------------------------------------------------------------------------------------
