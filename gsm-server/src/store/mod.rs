@@ -13,6 +13,7 @@ pub mod access;
 mod convert;
 pub mod games;
 mod postgres;
+pub mod schedules;
 mod sqlite;
 mod sqlite_writer;
 
@@ -293,7 +294,9 @@ pub struct LogChunkRecord {
 
 /// The server's persistent state. Implementations: [`SqliteStore`], [`PostgresStore`].
 #[async_trait]
-pub trait Store: access::AccessStore + games::GameStore + Send + Sync + 'static {
+pub trait Store:
+    access::AccessStore + games::GameStore + schedules::ScheduleStore + Send + Sync + 'static
+{
     /// Checks the database answers (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
 

@@ -43,6 +43,7 @@ use super::sqlite_writer::GroupWriter;
 
 use super::access::{API_KEY_COLUMNS, ApiKeyRow, AuditEntry, access_store, enrollment_audit};
 use super::games::game_store;
+use super::schedules::schedule_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -895,3 +896,4 @@ async fn append_chunks_in(
     }
     unsigned(contiguous)
 }
+schedule_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
