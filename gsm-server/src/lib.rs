@@ -2,7 +2,8 @@
 //!
 //! `app` builds the router and runs the server; `http` is the REST API, `gateway` the agent side;
 //! `dispatch` is the job service both call (they never write job state to the store directly);
-//! `store` is the database behind one trait; `background` holds the periodic tasks. The binary
+//! `store` is the database behind one trait; `background` holds the periodic tasks and
+//! `scheduler` fires cron schedules. The binary
 //! (`main.rs`) only parses the command line and maps errors to exit codes.
 
 pub mod app;
@@ -14,6 +15,7 @@ pub mod http;
 pub mod init;
 pub mod metrics;
 pub mod passwords;
+pub mod scheduler;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
