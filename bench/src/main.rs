@@ -9,6 +9,7 @@ mod auth;
 mod presence;
 mod rcon;
 mod runner;
+mod schedules;
 mod sdtd;
 mod spine;
 
@@ -36,7 +37,11 @@ enum Which {
     Sdtd,
     /// Login latency and authenticated `GET …/hosts` against the real gsm-server (issue #4).
     Auth,
-    /// Every benchmark above, in order.
+    /// 10,000 cron schedules due in the same minute against the real gsm-server: how late each
+    /// job is created (issue #6).
+    Schedules,
+    /// The runner, presence, 7DTD, RCON and spine benchmarks, in order (auth and schedules run
+    /// on their own: each takes minutes).
     All,
 }
 
@@ -49,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         Which::Rcon => rcon::run(),
         Which::Spine(args) => spine::run(&args),
         Which::Auth => auth::run(),
+        Which::Schedules => schedules::run(),
         Which::All => {
             runner::run()?;
             presence::run()?;
