@@ -10,6 +10,7 @@ mod auth;
 mod presence;
 mod rcon;
 mod runner;
+mod schedules;
 mod sdtd;
 mod spine;
 
@@ -39,7 +40,11 @@ enum Which {
     Auth,
     /// Rule evaluation: events per second against 1,000 alert rules on one core (issue #6).
     Alerts,
-    /// Every benchmark above, in order.
+    /// 10,000 cron schedules due in the same minute against the real gsm-server: how late each
+    /// job is created (issue #6).
+    Schedules,
+    /// The runner, presence, 7DTD, RCON, alerts and spine benchmarks, in order (auth and
+    /// schedules run on their own: each takes minutes).
     All,
 }
 
@@ -53,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         Which::Spine(args) => spine::run(&args),
         Which::Auth => auth::run(),
         Which::Alerts => alerts::run(),
+        Which::Schedules => schedules::run(),
         Which::All => {
             runner::run()?;
             presence::run()?;

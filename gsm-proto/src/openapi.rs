@@ -20,7 +20,8 @@ use crate::rest::{
     AcceptInvite, ApiKey, ApiKeyCreated, AuditEntry, CreateApiKey, CreateHost, CreateInvite,
     CreateJob, ErrorBody, Game, GameEvent, GameList, GameTypeList, Host, HostCreated, Invite,
     InviteAccepted, InviteCreated, Job, JobLogs, Login, Me, Member, Org, OrgMembership, OrgName,
-    Page, PutGame, RefreshRequest, SetRole, TokenPair,
+    Page, PatchSchedule, PutGame, RefreshRequest, Schedule, ScheduleFire, ScheduleSpec, SetRole,
+    TokenPair,
 };
 
 /// Where the components live in an OpenAPI document, as a JSON pointer.
@@ -91,6 +92,11 @@ bridge!(
     ApiKeyCreated,
     Page<ApiKey>,
     Page<AuditEntry>,
+    ScheduleSpec,
+    PatchSchedule,
+    Schedule,
+    Page<Schedule>,
+    Page<ScheduleFire>,
 );
 
 /// A page of hosts: `utoipa`'s route attributes name a generic body through an alias.
@@ -115,6 +121,12 @@ pub type ApiKeyPage = Page<ApiKey>;
 pub type AuditPage = Page<AuditEntry>;
 /// A page of game events.
 pub type GameEventPage = Page<GameEvent>;
+
+/// A page of an org's schedules.
+pub type SchedulePage = Page<Schedule>;
+
+/// A page of a schedule's fires.
+pub type ScheduleFirePage = Page<ScheduleFire>;
 
 /// Stands for [`JobState`] where a route takes one as a parameter: gsm-core has no utoipa traits,
 /// and its schema is already among the [`components`] (a [`Job`] holds one).

@@ -606,3 +606,219 @@ pub struct AlertRule {
     /// When it last changed.
     pub updated_at: String,
 }
+/// What a schedule runs at each fire: one job per host, all of the same kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleTemplate {
+    /// The hosts to run on (1 to 100); each fire creates one job per host whose conditions hold.
+    pub hosts: Vec<HostId>,
+    /// What to run: a command or a game action.
+    pub kind: JobKind,
+    /// Wall-clock limit of each job in seconds; absent takes the host policy's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    /// Output kept per job at most, in bytes; absent takes the host policy's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_cap_bytes: Option<u64>,
+    /// How long each job may wait for its host before it ends `lost`, in seconds (default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_secs: Option<u64>,
+}
+
+/// Conditions checked per host at fire time from its live status; a host that fails one gets no
+/// job, and a fire where no host passes is recorded as skipped with the reasons.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConditions {
+    /// Only when the host is online (its agent heartbeats).
+    #[serde(default)]
+    pub host_online: bool,
+    /// Only when at most this many players are online on the host's games (0: "only when
+    /// empty"). Needs a heartbeat that reports game status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_players: Option<u32>,
+    /// Only when at least this many players are online on the host's games.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_players: Option<u32>,
+}
+
+/// What a fire does while jobs of the schedule's previous fire still run (Kubernetes CronJob's
+/// `concurrencyPolicy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConcurrencyPolicy {
+    /// Run anyway.
+    #[default]
+    Allow,
+    /// Skip the fire (recorded with the reason).
+    Forbid,
+    /// Cancel the previous fire's unfinished jobs, then run.
+    Replace,
+}
+
+impl ConcurrencyPolicy {
+    /// The name the API and the store use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConcurrencyPolicy::Allow => "allow",
+            ConcurrencyPolicy::Forbid => "forbid",
+            ConcurrencyPolicy::Replace => "replace",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str)'s names.
+    pub fn parse(name: &str) -> Option<ConcurrencyPolicy> {
+        match name {
+            "allow" => Some(ConcurrencyPolicy::Allow),
+            "forbid" => Some(ConcurrencyPolicy::Forbid),
+            "replace" => Some(ConcurrencyPolicy::Replace),
+            _ => None,
+        }
+    }
+}
+
+/// `POST …/schedules` and `PUT …/schedules/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    /// A name unique in the org (1-64 bytes).
+    pub name: String,
+    /// The cron expression: 5 fields (or 6 with seconds) or a nickname such as `@daily`.
+    pub cron: String,
+    /// The IANA time zone the expression is read in (default `UTC`).
+    #[serde(default = "utc")]
+    pub timezone: String,
+    /// What each fire runs.
+    pub template: ScheduleTemplate,
+    /// Per-host conditions checked at fire time.
+    #[serde(default)]
+    pub conditions: ScheduleConditions,
+    /// What a fire does while the previous fire's jobs run.
+    #[serde(default)]
+    pub concurrency_policy: ConcurrencyPolicy,
+    /// A fire not started within this many seconds of its due time (the server was down) is
+    /// recorded as missed instead; absent: run a late fire however late. Of several fires
+    /// missed during an outage only the latest is considered; the others are never replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starting_deadline_secs: Option<u64>,
+    /// How many fires the history keeps (1-1000, default 20).
+    #[serde(default = "default_history_limit")]
+    pub history_limit: u32,
+    /// A suspended schedule does not fire; resuming it fires from the next due time on.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
+}
+
+fn default_history_limit() -> u32 {
+    20
+}
+
+/// `PATCH …/schedules/{id}`: the fields to change; absent fields stay.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchSchedule {
+    /// A new name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A new cron expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// A new time zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// A new template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<ScheduleTemplate>,
+    /// New conditions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<ScheduleConditions>,
+    /// A new concurrency policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_policy: Option<ConcurrencyPolicy>,
+    /// A new starting deadline; 0 removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starting_deadline_secs: Option<u64>,
+    /// A new history limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_limit: Option<u32>,
+    /// Suspend (`true`) or resume (`false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
+}
+
+/// A schedule as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Schedule {
+    /// Its id.
+    pub id: Uuid,
+    /// Its definition, as created or last replaced.
+    pub spec: ScheduleSpec,
+    /// The next due time (RFC 3339); absent while suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_fire_at: Option<String>,
+    /// The last due time claimed, whatever its outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fire_at: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+/// What became of one due time of a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FireOutcome {
+    /// Claimed; its jobs are being created.
+    Claimed,
+    /// Its jobs were created (`jobs`).
+    Started,
+    /// Not run: a condition or the concurrency policy said no (`reason`).
+    Skipped,
+    /// Not run: the server was down past the starting deadline (`reason`).
+    Missed,
+}
+
+impl FireOutcome {
+    /// The name the API and the store use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FireOutcome::Claimed => "claimed",
+            FireOutcome::Started => "started",
+            FireOutcome::Skipped => "skipped",
+            FireOutcome::Missed => "missed",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str)'s names.
+    pub fn parse(name: &str) -> Option<FireOutcome> {
+        match name {
+            "claimed" => Some(FireOutcome::Claimed),
+            "started" => Some(FireOutcome::Started),
+            "skipped" => Some(FireOutcome::Skipped),
+            "missed" => Some(FireOutcome::Missed),
+            _ => None,
+        }
+    }
+}
+
+/// One fire of a schedule, in `…/schedules/{id}/fires`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ScheduleFire {
+    /// The due time (RFC 3339).
+    pub due_at: String,
+    /// When a server claimed it.
+    pub claimed_at: String,
+    /// What became of it.
+    pub outcome: FireOutcome,
+    /// Why it did not run, or why some hosts got no job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The jobs it created.
+    #[serde(default)]
+    pub jobs: Vec<JobId>,
+}

@@ -11,7 +11,8 @@ use crate::rest::{
     AcceptInvite, ApiKey, ApiKeyCreated, AuditEntry, CreateApiKey, CreateHost, CreateInvite,
     CreateJob, ErrorBody, Game, GameEvent, GameList, GameTypeList, Host, HostCreated, Invite,
     InviteAccepted, InviteCreated, Job, JobLogs, Login, Me, Member, Org, OrgInitialized,
-    OrgMembership, OrgName, Page, PutGame, RefreshRequest, SetRole, TokenPair, User,
+    OrgMembership, OrgName, Page, PatchSchedule, PutGame, RefreshRequest, Schedule, ScheduleFire,
+    ScheduleSpec, SetRole, TokenPair, User,
 };
 
 /// Every published schema, by file stem.
@@ -58,5 +59,10 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("api-key-page", schema_for!(Page<ApiKey>)),
         ("audit-entry", schema_for!(AuditEntry)),
         ("audit-page", schema_for!(Page<AuditEntry>)),
+        ("schedule-spec", schema_for!(ScheduleSpec)),
+        ("patch-schedule", schema_for!(PatchSchedule)),
+        ("schedule", schema_for!(Schedule)),
+        ("schedule-page", schema_for!(Page<Schedule>)),
+        ("schedule-fire-page", schema_for!(Page<ScheduleFire>)),
     ]
 }

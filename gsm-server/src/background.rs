@@ -1,10 +1,11 @@
-//! The server's background tasks: presence ticks, heartbeat flushes and job deadlines (and the
-//! alert tasks, started from `alerts::service`).
+//! The server's background tasks: presence ticks, heartbeat flushes, job deadlines and the
+//! scheduler (`scheduler.rs`), and the alert tasks, started from `alerts::service`.
 //!
 //! Heartbeats touch memory only; this module writes the latest of each host to the store in one
 //! batch per flush interval, so 10,000 agents cost one write a few seconds, not 2,000 writes a
 //! second. Job deadlines are enforced here: a job its host never took ends `lost`, never stuck.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gsm_core::job::JobState;
@@ -12,6 +13,7 @@ use jiff::Timestamp;
 use tokio::task::JoinSet;
 
 use crate::app::AppState;
+use crate::scheduler::{self, SystemClock};
 use crate::store::JobTransition;
 
 /// How many overdue jobs one sweep handles.
@@ -24,6 +26,9 @@ pub fn spawn(state: AppState) -> JoinSet<()> {
     tasks.spawn(heartbeat_flushes(state.clone()));
     tasks.spawn(deadline_sweeps(state.clone()));
     crate::alerts::service::spawn(&state, &mut tasks);
+    if let Some(every) = state.settings.scheduler_tick {
+        tasks.spawn(scheduler::run(state, Arc::new(SystemClock), every));
+    }
     tasks
 }
 

@@ -67,6 +67,8 @@ pub struct FileConfig {
     pub job_deadline_secs: Option<u64>,
     /// How often the latest heartbeats are written to the database, in milliseconds [default: 5000].
     pub heartbeat_flush_ms: Option<u64>,
+    /// How often the scheduler looks for due schedules, in milliseconds [default: 1000].
+    pub scheduler_tick_ms: Option<u64>,
     /// Lifetime of a user's access token, 1-900 seconds (default 900).
     pub access_token_ttl_secs: Option<u64>,
     /// The file holding the JWT signing secret (default `<data_dir>/jwt-secret`, made at first
@@ -124,6 +126,9 @@ pub struct Settings {
     pub job_deadline: Duration,
     /// How often the latest heartbeats are persisted.
     pub heartbeat_flush: Duration,
+    /// How often the scheduler looks for due schedules; `None` runs no scheduler in this process
+    /// (tests drive `scheduler::tick` with their own clock).
+    pub scheduler_tick: Option<Duration>,
     /// Users' logins.
     pub auth: AuthSettings,
     /// Alert delivery.
@@ -248,6 +253,10 @@ pub fn resolve(args: ServeArgs, file: FileConfig) -> anyhow::Result<Settings> {
     if heartbeat_flush_ms == 0 {
         bail!("heartbeat_flush_ms must be at least 1");
     }
+    let scheduler_tick_ms = file.scheduler_tick_ms.unwrap_or(1000);
+    if !(10..=60_000).contains(&scheduler_tick_ms) {
+        bail!("scheduler_tick_ms is {scheduler_tick_ms}; use 10 to 60000");
+    }
     let jwt_secret_file = file.jwt_secret_file.unwrap_or_else(|| data_dir.join("jwt-secret"));
     let mut webhook_hosts = Vec::new();
     for host in args.alert_webhook_hosts.or(file.alert_webhook_hosts).unwrap_or_default() {
@@ -275,6 +284,7 @@ pub fn resolve(args: ServeArgs, file: FileConfig) -> anyhow::Result<Settings> {
         join_token_ttl: secs(file.join_token_ttl_secs, 3600, "join_token_ttl_secs")?,
         job_deadline: secs(file.job_deadline_secs, 3600, "job_deadline_secs")?,
         heartbeat_flush: Duration::from_millis(heartbeat_flush_ms),
+        scheduler_tick: Some(Duration::from_millis(scheduler_tick_ms)),
         auth: AuthSettings {
             access_token_ttl: match file.access_token_ttl_secs.unwrap_or(900) {
                 n @ 1..=900 => Duration::from_secs(n),

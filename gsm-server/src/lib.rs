@@ -2,9 +2,9 @@
 //!
 //! `app` builds the router and runs the server; `http` is the REST API, `gateway` the agent side;
 //! `dispatch` is the job service both call (they never write job state to the store directly);
-//! `store` is the database behind one trait; `background` holds the periodic tasks; `alerts` the
-//! webhook SSRF guard and Discord delivery decisions. The binary (`main.rs`) only parses the
-//! command line and maps errors to exit codes.
+//! `store` is the database behind one trait; `background` holds the periodic tasks; `scheduler`
+//! fires cron schedules; `alerts` holds the rule service, the webhook SSRF guard and Discord
+//! delivery. The binary (`main.rs`) only parses the command line and maps errors to exit codes.
 
 pub mod alerts;
 pub mod app;
@@ -16,6 +16,7 @@ pub mod http;
 pub mod init;
 pub mod metrics;
 pub mod passwords;
+pub mod scheduler;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

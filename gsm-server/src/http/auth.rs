@@ -67,6 +67,8 @@ pub enum Action {
     ManageHosts,
     /// Configure a host's game servers.
     ManageGames,
+    /// Create, change, suspend or delete cron schedules.
+    ManageSchedules,
     /// Create, list or revoke API keys.
     ManageApiKeys,
     /// Invite, re-role or remove members.
@@ -81,11 +83,12 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the table in ARCHITECTURE.md.
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Action::Read,
         Action::RunJobs,
         Action::ManageHosts,
         Action::ManageGames,
+        Action::ManageSchedules,
         Action::ManageApiKeys,
         Action::ManageMembers,
         Action::ReadAudit,
@@ -126,6 +129,7 @@ impl Role {
             Action::RunJobs => self <= Role::Operator,
             Action::ManageHosts
             | Action::ManageGames
+            | Action::ManageSchedules
             | Action::ManageApiKeys
             | Action::ManageMembers
             | Action::ReadAudit
@@ -430,13 +434,13 @@ mod tests {
 
     #[test]
     fn roles_allow_what_the_table_says() {
-        // Columns: Read, RunJobs, ManageHosts, ManageGames, ManageApiKeys, ManageMembers,
-        // ReadAudit, UpdateOrg, DeleteOrg — the table in ARCHITECTURE.md.
+        // Columns: Read, RunJobs, ManageHosts, ManageGames, ManageSchedules, ManageApiKeys,
+        // ManageMembers, ReadAudit, UpdateOrg, DeleteOrg — the table in ARCHITECTURE.md.
         let table = [
-            (Role::Owner, [true, true, true, true, true, true, true, true, true]),
-            (Role::Admin, [true, true, true, true, true, true, true, true, false]),
-            (Role::Operator, [true, true, false, false, false, false, false, false, false]),
-            (Role::Viewer, [true, false, false, false, false, false, false, false, false]),
+            (Role::Owner, [true, true, true, true, true, true, true, true, true, true]),
+            (Role::Admin, [true, true, true, true, true, true, true, true, true, false]),
+            (Role::Operator, [true, true, false, false, false, false, false, false, false, false]),
+            (Role::Viewer, [true, false, false, false, false, false, false, false, false, false]),
         ];
         for (role, expected) in table {
             let got = Action::ALL.map(|a| role.may(a));

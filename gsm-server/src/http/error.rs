@@ -54,6 +54,7 @@ impl ApiError {
             "member" => "member_not_found",
             "invite" => "invite_not_found",
             "api key" => "api_key_not_found",
+            "schedule" => "schedule_not_found",
             _ => "not_found",
         };
         Self::new(StatusCode::NOT_FOUND, code, format!("{what} not found"))

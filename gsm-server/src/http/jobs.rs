@@ -46,7 +46,7 @@ pub(crate) fn view(job: JobRecord) -> Job {
     }
 }
 
-fn validate(request: &CreateJob) -> Result<(), ApiError> {
+pub(super) fn validate(request: &CreateJob) -> Result<(), ApiError> {
     let invalid = |message: String| Err(ApiError::unprocessable("invalid_job", message));
     match &request.kind {
         JobKind::Command(command) => {

@@ -19,6 +19,7 @@ mod members;
 mod openapi;
 mod orgs;
 pub mod rate_limit;
+mod schedules;
 mod users;
 
 use axum::Router;
@@ -57,6 +58,15 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/orgs/{org}/jobs/{job}/cancel", post(jobs::cancel))
         .route("/api/v1/orgs/{org}/jobs/{job}/logs", get(logs::page))
         .route("/api/v1/orgs/{org}/jobs/{job}/logs/follow", get(logs::follow))
+        .route("/api/v1/orgs/{org}/schedules", get(schedules::list).post(schedules::create))
+        .route(
+            "/api/v1/orgs/{org}/schedules/{schedule}",
+            get(schedules::get)
+                .put(schedules::replace)
+                .patch(schedules::patch)
+                .delete(schedules::delete),
+        )
+        .route("/api/v1/orgs/{org}/schedules/{schedule}/fires", get(schedules::fires))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .merge(access_routes())
         .fallback(not_found)

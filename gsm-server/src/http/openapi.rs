@@ -83,6 +83,13 @@ const HOST_CREDENTIAL: &str = "host_credential";
         super::games::put,
         super::games::delete,
         super::events::list,
+        super::schedules::list,
+        super::schedules::create,
+        super::schedules::get,
+        super::schedules::replace,
+        super::schedules::patch,
+        super::schedules::delete,
+        super::schedules::fires,
     ),
     modifiers(&Shared),
 )]
@@ -139,6 +146,17 @@ pub(super) struct JobPath {
     org: Uuid,
     /// The job's id.
     job: Uuid,
+}
+
+/// Path parameters of one schedule.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, reason = "described in the document, never extracted")]
+pub(super) struct SchedulePath {
+    /// The org's id.
+    org: Uuid,
+    /// The schedule's id.
+    schedule: Uuid,
 }
 
 /// Path parameters of one member.

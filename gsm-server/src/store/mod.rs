@@ -14,6 +14,7 @@ pub mod alerts;
 mod convert;
 pub mod games;
 mod postgres;
+pub mod schedules;
 mod sqlite;
 mod sqlite_writer;
 
@@ -295,7 +296,13 @@ pub struct LogChunkRecord {
 /// The server's persistent state. Implementations: [`SqliteStore`], [`PostgresStore`].
 #[async_trait]
 pub trait Store:
-    access::AccessStore + alerts::AlertStore + games::GameStore + Send + Sync + 'static
+    access::AccessStore
+    + alerts::AlertStore
+    + games::GameStore
+    + schedules::ScheduleStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Checks the database answers (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;

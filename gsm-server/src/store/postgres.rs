@@ -42,6 +42,7 @@ use super::{
 use super::access::{API_KEY_COLUMNS, ApiKeyRow, AuditEntry, access_store, enrollment_audit};
 use super::alerts::alert_store;
 use super::games::game_store;
+use super::schedules::schedule_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -886,3 +887,4 @@ impl Store for PostgresStore {
 access_store!(PostgresStore, Postgres, reader = pool, writer = pool);
 game_store!(PostgresStore, Postgres, reader = pool, writer = pool);
 alert_store!(PostgresStore, Postgres, reader = pool, writer = pool);
+schedule_store!(PostgresStore, Postgres, reader = pool, writer = pool);

@@ -76,6 +76,8 @@ impl TestServer {
         settings.heartbeat_flush = Duration::from_millis(100);
         // Alert tests deliver to a local stand-in for Discord.
         settings.alerts.webhook_hosts = vec!["127.0.0.1".to_owned()];
+        // Scheduler tests drive `scheduler::tick` with their own clock.
+        settings.scheduler_tick = None;
         let org = gsm_server::init::create_org(store.as_ref(), "test-org").await.unwrap();
         let state = AppState::new(store, settings).unwrap();
         let mut tasks = gsm_server::background::spawn(state.clone());
@@ -95,6 +97,15 @@ impl TestServer {
             tasks,
             postgres,
         }
+    }
+
+    /// A second server replica on the same PostgreSQL schema: its own store connection pool
+    /// and its own state, no HTTP listener and no background tasks.
+    pub async fn replica(&self) -> AppState {
+        let schema = self.postgres.as_ref().expect("a replica needs a PostgreSQL server");
+        let mut settings = Settings::for_data_dir(self._dir.path());
+        settings.scheduler_tick = None;
+        AppState::new(schema.another_store().await, settings).unwrap()
     }
 
     /// A second org with its own owner key, on the same server.

@@ -34,6 +34,8 @@ pub struct Ids {
     pub invite: Uuid,
     /// A viewer API key's id, as a number (ids are 16 hex digits).
     pub key: u64,
+    /// A schedule running a command on the host.
+    pub schedule: Uuid,
 }
 
 impl Ids {
@@ -43,8 +45,9 @@ impl Ids {
     }
 
     /// Every id of the org's data, as text.
-    pub fn all(&self) -> [String; 6] {
+    pub fn all(&self) -> [String; 7] {
         [
+            self.schedule.to_string(),
             self.org.to_string(),
             self.host.to_string(),
             self.job.to_string(),
@@ -184,7 +187,34 @@ pub const CASES: &[Case] = &[
         foreign: Foreign::EmptyPage,
         ..case("GET", "/api/v1/orgs/{org}/audit", 200, "ReadAudit")
     },
+    Case { foreign: Foreign::NoIds, ..case("GET", "/api/v1/orgs/{org}/schedules", 200, "Read") },
+    Case {
+        body: |ids| Some(schedule_body(&format!("new-{}", Uuid::new_v4().simple()), ids.host)),
+        ..case("POST", "/api/v1/orgs/{org}/schedules", 201, "ManageSchedules")
+    },
+    case("GET", "/api/v1/orgs/{org}/schedules/{schedule}", 200, "Read"),
+    Case {
+        body: |ids| Some(schedule_body(&format!("renamed-{}", Uuid::new_v4().simple()), ids.host)),
+        ..case("PUT", "/api/v1/orgs/{org}/schedules/{schedule}", 200, "ManageSchedules")
+    },
+    Case {
+        body: |_| Some(json!({"suspend": true})),
+        ..case("PATCH", "/api/v1/orgs/{org}/schedules/{schedule}", 200, "ManageSchedules")
+    },
+    case("DELETE", "/api/v1/orgs/{org}/schedules/{schedule}", 204, "ManageSchedules"),
+    case("GET", "/api/v1/orgs/{org}/schedules/{schedule}/fires", 200, "Read"),
 ];
+
+/// A `ScheduleSpec` body: a nightly command on `host`.
+pub fn schedule_body(name: &str, host: HostId) -> Value {
+    json!({
+        "name": name,
+        "cron": "0 4 * * *",
+        "timezone": "Europe/Berlin",
+        "template": {"hosts": [host], "kind": {"type": "command", "program": "/usr/bin/true"}},
+        "conditions": {"max_players": 0},
+    })
+}
 
 /// The name of the game server every fixture host has.
 pub const GAME: &str = "main";
@@ -284,6 +314,13 @@ impl Fixture {
             data: json!({"raw": "secret line"}),
         };
         store.record_game_events(created.host.id, &[event]).await.unwrap();
+        let url = format!("{}/api/v1/orgs/{org}/schedules", server.base);
+        let body = schedule_body(&format!("nightly-{}", Uuid::new_v4().simple()), created.host.id);
+        let response = server.http.post(url).bearer_auth(owner_key).json(&body).send().await;
+        let response = response.unwrap();
+        assert_eq!(response.status(), 201);
+        let schedule: Value = response.json().await.unwrap();
+        let schedule = schedule["id"].as_str().unwrap().parse().unwrap();
         Fixture {
             ids: Ids {
                 org,
@@ -292,6 +329,7 @@ impl Fixture {
                 user: user.id.0,
                 invite: invite.invite.id,
                 key: u64::from_str_radix(&key.api_key.id, 16).unwrap(),
+                schedule,
             },
             join_token: created.join_token,
         }
@@ -314,6 +352,7 @@ pub async fn call(
         .replace("{user}", &path_ids.user.to_string())
         .replace("{invite}", &path_ids.invite.to_string())
         .replace("{key}", &path_ids.key_id())
+        .replace("{schedule}", &path_ids.schedule.to_string())
         .replace("{game}", GAME);
     let query = (case.query)(other_ids);
     let url = format!("{}{path}?{query}", server.base);
@@ -370,8 +409,13 @@ pub async fn snapshot(server: &TestServer, org: Uuid) -> String {
     }
     let filter = GameEventFilter { limit: 500, ..GameEventFilter::default() };
     let events = store.list_game_events(org, &filter).await.unwrap();
+    let schedules = store.list_schedules(org, None, 500).await.unwrap();
+    let mut fires = Vec::new();
+    for schedule in &schedules {
+        fires.push(store.list_fires(org, schedule.id, None, 500).await.unwrap());
+    }
     format!(
-        "{the_org:?}\n{hosts:?}\n{jobs:?}\n{logs:?}\n{members:?}\n{invites:?}\n{keys:?}\n{games:?}\n{events:?}"
+        "{the_org:?}\n{hosts:?}\n{jobs:?}\n{logs:?}\n{members:?}\n{invites:?}\n{keys:?}\n{games:?}\n{events:?}\n{schedules:?}\n{fires:?}"
     )
 }
 
@@ -455,9 +499,10 @@ async fn a_random_id_in_an_orgs_own_path_is_not_found() {
         user: Uuid::new_v4(),
         invite: Uuid::new_v4(),
         key: rand_key(),
+        schedule: Uuid::new_v4(),
     };
     for case in cases_for_every_org_route(&server).await {
-        let ids = ["{host}", "{job}", "{user}", "{invite}", "{key}"];
+        let ids = ["{host}", "{job}", "{user}", "{invite}", "{key}", "{schedule}"];
         if !ids.iter().any(|id| case.path.contains(id)) {
             continue;
         }

@@ -11,4 +11,5 @@ mod harness;
 mod isolation;
 mod openapi;
 mod roles;
+mod schedules;
 mod store;

@@ -33,6 +33,7 @@ use uuid::Uuid;
 
 mod alerts;
 mod games;
+mod schedules;
 
 use alerts::{
     a_claimed_delivery_is_hidden_for_its_lease_retried_and_finished_once,
@@ -47,6 +48,11 @@ use games::{
     another_orgs_or_a_deleted_hosts_games_are_not_found,
     game_events_are_stored_once_and_filtered_newest_first,
     players_are_online_from_connect_to_disconnect_with_last_seen,
+};
+use schedules::{
+    a_due_time_is_claimed_once_by_concurrent_claimers,
+    a_schedule_is_created_listed_replaced_and_deleted_with_audit,
+    fires_are_finished_paged_and_pruned_keeping_the_last_started,
 };
 
 /// Instantiates every behaviour for every backend.
@@ -154,6 +160,9 @@ conformance!(
     concurrent_claims_take_each_delivery_once,
     an_in_app_delivery_stores_one_notification_that_is_marked_read,
     webhooks_and_default_channels_are_kept_per_org,
+    a_schedule_is_created_listed_replaced_and_deleted_with_audit,
+    a_due_time_is_claimed_once_by_concurrent_claimers,
+    fires_are_finished_paged_and_pruned_keeping_the_last_started,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -218,6 +227,15 @@ impl PostgresSchema {
 
     pub(crate) fn store(&self) -> Arc<dyn Store> {
         Arc::clone(&self.store)
+    }
+
+    /// Another store on the same schema with a connection pool of its own: what a second server
+    /// replica on the same database holds.
+    pub(crate) async fn another_store(&self) -> Arc<dyn Store> {
+        let store = PostgresStore::connect_with_schema(&self.url, &self.schema)
+            .await
+            .unwrap_or_else(|error| panic!("opening a second store on {}: {error:?}", self.schema));
+        Arc::new(store)
     }
 
     pub(crate) async fn drop_schema(self) {
