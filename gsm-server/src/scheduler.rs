@@ -14,6 +14,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use gsm_core::cron::Schedule;
 use gsm_core::job::{HostId, JobId, Requester, RequesterKind};
 use gsm_core::presence::Presence;
@@ -31,6 +32,8 @@ use crate::store::{NewJob, StoreError, StoreResult};
 const BATCH: u32 = 500;
 /// A fire still `claimed` this long after its claim lost its server; another one finishes it.
 const STALLED_AFTER: SignedDuration = SignedDuration::from_secs(30);
+/// Fires of one batch run at once, at most.
+const CONCURRENT_FIRES: usize = 32;
 /// Most batches one tick reads (the rest wait for the next tick).
 const MAX_ROUNDS: usize = 200;
 /// Most due times skipped over when collapsing an outage, before the search jumps to now.
@@ -114,16 +117,25 @@ pub async fn tick(state: &AppState, clock: &dyn Clock) -> StoreResult<TickReport
     for _ in 0..MAX_ROUNDS {
         let due = state.store.due_schedules(now, BATCH).await?;
         let full = due.len() == BATCH as usize;
-        for schedule in due {
-            match claim(state, &schedule, now, clock).await? {
-                Some(fire) => {
+        // Schedules are independent (each claim is its own compare-and-set), so a batch's fires
+        // run side by side: their database round trips overlap, and on SQLite their writes share
+        // group commits. The first error ends the tick once the fires in flight are done.
+        let mut fires = futures_util::stream::iter(due)
+            .map(|schedule| claim_and_run(state, schedule, now, clock))
+            .buffer_unordered(CONCURRENT_FIRES);
+        let mut failed = None;
+        while let Some(outcome) = fires.next().await {
+            match outcome {
+                Ok(Some(jobs)) => {
                     report.claimed += 1;
-                    if fire.outcome == FireOutcome::Claimed {
-                        report.jobs += run_fire(state, &schedule, fire, clock).await?;
-                    }
+                    report.jobs += jobs;
                 }
-                None => report.lost += 1,
+                Ok(None) => report.lost += 1,
+                Err(err) => failed = failed.or(Some(err)),
             }
+        }
+        if let Some(err) = failed {
+            return Err(err);
         }
         // Claimed rows are no longer due, so a full batch is followed by the next one.
         if !full {
@@ -131,6 +143,23 @@ pub async fn tick(state: &AppState, clock: &dyn Clock) -> StoreResult<TickReport
         }
     }
     Ok(report)
+}
+
+/// Claims `schedule`'s due time and runs the fire if it was claimed to run: the jobs it created,
+/// or `None` when another server claimed it first.
+async fn claim_and_run(
+    state: &AppState,
+    schedule: ScheduleRecord,
+    now: Timestamp,
+    clock: &dyn Clock,
+) -> StoreResult<Option<u32>> {
+    let Some(fire) = claim(state, &schedule, now, clock).await? else {
+        return Ok(None);
+    };
+    if fire.outcome != FireOutcome::Claimed {
+        return Ok(Some(0));
+    }
+    run_fire(state, &schedule, fire, clock).await.map(Some)
 }
 
 /// Claims the schedule's due time; `None` when another server did first.
