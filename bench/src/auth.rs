@@ -23,11 +23,9 @@ use gsm_proto::rest::{AcceptInvite, CreateInvite, InviteCreated, Login};
 use reqwest::StatusCode;
 use tokio::task::JoinSet;
 
-use crate::spine::server::{Backend, Binaries, Server, ServerConfig};
+use crate::spine::server::{Backend, Server, on_both_backends};
 use crate::spine::stats::{Samples, ms};
 
-/// The local PostgreSQL server (trust auth); each run creates and drops its own database.
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 /// Logins per second, and for how long.
 const LOGIN_RATE: u32 = 10;
 const LOGIN_TIME: Duration = Duration::from_secs(20);
@@ -44,25 +42,7 @@ const LIST_TIME: Duration = Duration::from_secs(10);
 
 /// Runs every figure on both backends.
 pub fn run() -> anyhow::Result<()> {
-    let binaries = Binaries::find()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        runtime.block_on(async {
-            let config = ServerConfig {
-                backend,
-                postgres_url: POSTGRES.into(),
-                heartbeat_interval_ms: None,
-            };
-            let mut server = Server::start(&binaries, &config).await?;
-            let outcome = figures(&mut server, backend).await;
-            server.stop().await?;
-            outcome
-        })?;
-    }
-    Ok(())
+    on_both_backends(|server, backend| Box::pin(figures(server, backend)))
 }
 
 async fn figures(server: &mut Server, backend: Backend) -> anyhow::Result<()> {

@@ -17,11 +17,9 @@ use jiff::{SignedDuration, Timestamp, ToSpan, Unit};
 use reqwest::StatusCode;
 use tokio::task::JoinSet;
 
-use crate::spine::server::{Backend, Binaries, Server, ServerConfig};
+use crate::spine::server::{Backend, Server, on_both_backends};
 use crate::spine::stats::{Samples, ms};
 
-/// The local PostgreSQL server (trust auth); each run creates and drops its own database.
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 /// Schedules, hosts they are spread over, and concurrent creators.
 const SCHEDULES: usize = 10_000;
 const HOSTS: usize = 10;
@@ -33,25 +31,7 @@ const PATIENCE: Duration = Duration::from_secs(120);
 
 /// Runs the figure on both backends.
 pub fn run() -> anyhow::Result<()> {
-    let binaries = Binaries::find()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        runtime.block_on(async {
-            let config = ServerConfig {
-                backend,
-                postgres_url: POSTGRES.into(),
-                heartbeat_interval_ms: None,
-            };
-            let mut server = Server::start(&binaries, &config).await?;
-            let outcome = figure(&mut server, backend).await;
-            server.stop().await?;
-            outcome
-        })?;
-    }
-    Ok(())
+    on_both_backends(|server, backend| Box::pin(figure(server, backend)))
 }
 
 fn spec(i: usize, host: HostId, due: Timestamp) -> anyhow::Result<ScheduleSpec> {

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+use futures_util::future::BoxFuture;
 use gsm_proto::rest::OrgInitialized;
 use rustix::process::{Pid, Signal, kill_process};
 use tempfile::TempDir;
@@ -333,6 +334,37 @@ fn psql(url: &str, sql: &str) -> anyhow::Result<()> {
 pub fn file_mib(path: &Path) -> anyhow::Result<f64> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(meta.len() as f64 / (1024.0 * 1024.0))
+}
+
+/// The local PostgreSQL server (trust auth) the standalone figures create throwaway databases on.
+const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// Runs `figure` against a fresh server on SQLite, then on PostgreSQL, stopping each server
+/// whatever the figure's outcome: the frame of the figures that run on their own (`auth`,
+/// `schedules`).
+pub fn on_both_backends<F>(mut figure: F) -> anyhow::Result<()>
+where
+    F: for<'a> FnMut(&'a mut Server, Backend) -> BoxFuture<'a, anyhow::Result<()>>,
+{
+    let binaries = Binaries::find()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        runtime.block_on(async {
+            let config = ServerConfig {
+                backend,
+                postgres_url: LOCAL_POSTGRES.into(),
+                heartbeat_interval_ms: None,
+            };
+            let mut server = Server::start(&binaries, &config).await?;
+            let outcome = figure(&mut server, backend).await;
+            server.stop().await?;
+            outcome
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
