@@ -525,7 +525,8 @@ pub struct AlertRuleSpec {
     /// Unique within the org, 1–64 characters.
     pub name: String,
     /// The event kind it matches: `host.online`, `host.stale`, `host.offline`, `job.failed`,
-    /// `job.timed_out`, `job.lost`, or `game.<kind>` (`game.player_connected`, `game.chat`, …).
+    /// `job.timed_out`, `job.lost`, `schedule.missed`, or `game.<kind>` (`game.player_connected`,
+    /// `game.chat`, …).
     pub kind: String,
     /// Only this host's events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
