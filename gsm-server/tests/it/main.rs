@@ -1,6 +1,7 @@
 //! gsm-server's integration tests: one binary, a module per concern.
 
 mod alerts;
+mod alerts_api;
 mod api;
 mod auth;
 mod e2e;
