@@ -967,7 +967,7 @@ pub struct OrgSettings {
     /// Where a rule without its own `channels` delivers.
     pub default_channels: Vec<String>,
     /// Hosts a webhook URL may point at besides Discord's. Set in the server's configuration
-    /// (`alerts.webhook_hosts`), not per org: letting an org add hosts would let its admins aim
+    /// (`alert_webhook_hosts`), not per org: letting an org add hosts would let its admins aim
     /// the server's requests at internal addresses.
     pub webhook_hosts: Vec<String>,
 }

@@ -3,7 +3,7 @@
 //! Webhook URLs are write-only secrets (whoever holds one can post to the channel): a PATCH
 //! stores them after the SSRF guard (`alerts::webhook_url`) accepts them, and no answer, log line
 //! or audit entry carries one again; reads show the name and the URL's last four characters. The
-//! hosts a URL may point at besides Discord's are server configuration (`alerts.webhook_hosts`),
+//! hosts a URL may point at besides Discord's are server configuration (`alert_webhook_hosts`),
 //! shown here read-only: a per-org list would let any org's admins aim the server's requests at
 //! internal addresses. A PATCH applies its webhook changes, then the default channels (which may
 //! name a webhook the same PATCH added), each with its own audit entry; everything is validated
