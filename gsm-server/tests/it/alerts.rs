@@ -25,14 +25,14 @@ use crate::harness::{TestServer, eventually};
 /// A stand-in for Discord's webhook endpoint: records every request with its arrival time and
 /// answers 429 (with `retry_after`) to the first `limited` of them, 204 after.
 #[derive(Clone)]
-struct Discord {
+pub(crate) struct Discord {
     seen: Arc<Mutex<Vec<(Instant, Value)>>>,
     limited: usize,
     retry_after: f64,
 }
 
 impl Discord {
-    async fn start(limited: usize, retry_after: f64) -> (Discord, String) {
+    pub(crate) async fn start(limited: usize, retry_after: f64) -> (Discord, String) {
         let discord = Discord { seen: Arc::default(), limited, retry_after };
         let app = Router::new().route("/hook", post(hook)).with_state(discord.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -41,7 +41,7 @@ impl Discord {
         (discord, url)
     }
 
-    fn requests(&self) -> Vec<(Instant, Value)> {
+    pub(crate) fn requests(&self) -> Vec<(Instant, Value)> {
         self.seen.lock().unwrap().clone()
     }
 }
@@ -126,7 +126,7 @@ fn all_alerts(before: Option<Uuid>) -> AlertFilter {
     AlertFilter { status: None, rule: None, host: None, before, limit: 10 }
 }
 
-async fn requests_at_least(discord: &Discord, n: usize) -> Vec<(Instant, Value)> {
+pub(crate) async fn requests_at_least(discord: &Discord, n: usize) -> Vec<(Instant, Value)> {
     eventually(|| async {
         let seen = discord.requests();
         (seen.len() >= n).then_some(seen)

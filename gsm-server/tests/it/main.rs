@@ -5,6 +5,7 @@ mod alerts_api;
 mod api;
 mod auth;
 mod e2e;
+mod e2e_alerts;
 mod e2e_games;
 mod games;
 mod gateway;
