@@ -88,8 +88,12 @@ async fn figure(
     let http = reqwest::Client::new();
     let key = server.api.key().to_owned();
     let settings = json!({"discord_webhooks": {"bench": url}});
-    let response =
-        http.patch(server.api.org_url("/settings")).bearer_auth(&key).json(&settings).send().await?;
+    let response = http
+        .patch(server.api.org_url("/settings"))
+        .bearer_auth(&key)
+        .json(&settings)
+        .send()
+        .await?;
     ensure!(response.status() == StatusCode::OK, "PATCH settings: {}", response.text().await?);
     let rule = json!({"name": "offline", "kind": "host.offline", "channels": ["discord:bench"]});
     let response =
@@ -98,7 +102,8 @@ async fn figure(
 
     let mut agents = Vec::with_capacity(AGENTS);
     for i in 0..AGENTS {
-        agents.push(RealAgent::start(agent_binary, &server.api, &format!("killed-{i}"), &[]).await?);
+        agents
+            .push(RealAgent::start(agent_binary, &server.api, &format!("killed-{i}"), &[]).await?);
     }
     for agent in &agents {
         let deadline = Instant::now() + PATIENCE;

@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 use gsm_core::job::{HostId, JobState};
 use gsm_core::presence::Presence;
 use gsm_proto::agent::AgentMessage;
-use gsm_proto::rest::{AlertChange, Job, OrgInitialized, StreamEvent};
+use gsm_proto::rest::{AlertChange, Job, Notification, OrgInitialized, StreamEvent};
 use serde_json::json;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -16,7 +16,7 @@ use gsm_server::store::OrgId;
 use gsm_server::store::access::AuditEntry;
 use uuid::Uuid;
 
-use crate::harness::{TestServer, WAIT};
+use crate::harness::{TestServer, WAIT, eventually};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -179,6 +179,73 @@ async fn an_alert_and_its_notification_reach_the_stream(server: &TestServer) {
     let Some(StreamEvent::Notification(notification)) = seen.last() else { unreachable!() };
     assert_eq!(notification.alert, raised.id);
     assert_eq!(notification.read_at, None);
+}
+
+/// Reads until the server's close frame; returns its code and reason.
+async fn close_frame(socket: &mut Socket, within: std::time::Duration) -> (u16, String) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("no close frame within {within:?}"));
+        match frame {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return (frame.code.into(), frame.reason.to_string());
+            }
+            Some(Ok(Message::Close(None))) | None | Some(Err(_)) => {
+                panic!("the stream ended without a close frame")
+            }
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_and_told_it_lagged() {
+    let server = TestServer::start().await;
+    let mut socket = open(&server, &server.org).await;
+    let org = OrgId(server.org.org);
+    eventually(|| async { (server.state.live.watchers(org) == 1).then_some(()) }).await;
+    // The client reads nothing while ~64 MiB of changes are published: the socket buffers fill,
+    // the connection's queue fills, and the hub drops it without ever waiting.
+    let big = Notification {
+        id: Uuid::now_v7(),
+        alert: Uuid::now_v7(),
+        change: AlertChange::Raised,
+        severity: gsm_core::rules::Severity::Info,
+        title: "x".repeat(32 * 1024),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        read_at: None,
+    };
+    let event = StreamEvent::Notification(big);
+    for _ in 0..2048 {
+        server.state.live.publish(org, &event);
+        if server.state.live.watchers(org) == 0 {
+            break;
+        }
+    }
+    assert_eq!(server.state.live.watchers(org), 0, "the slow client was dropped");
+    assert_eq!(server.state.live.lagged.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let (code, reason) = close_frame(&mut socket, WAIT).await;
+    assert_eq!(code, 1013, "{reason}");
+    assert!(reason.contains("too slow"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_key_is_revoked_is_closed() {
+    let server = TestServer::start().await;
+    let body = json!({"name": "dashboard", "role": "viewer"});
+    let response = server.post("/api-keys").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    let created: gsm_proto::rest::ApiKeyCreated = response.json().await.unwrap();
+    let viewer = OrgInitialized { api_key: created.key.clone(), ..server.org.clone() };
+    let mut socket = open(&server, &viewer).await;
+    let url = server.url(&format!("/api-keys/{}", created.api_key.id));
+    let response = server.http.delete(url).bearer_auth(&server.org.api_key).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    // The credential is checked again every 15 s.
+    let (code, reason) = close_frame(&mut socket, std::time::Duration::from_secs(30)).await;
+    assert_eq!(code, 1008, "{reason}");
 }
 
 macro_rules! on_both_backends {
