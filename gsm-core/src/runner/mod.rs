@@ -41,6 +41,8 @@
 //!   The environment is cleared and replaced by exactly [`ApprovedCommand::env`].
 
 mod cancel;
+mod child;
+mod clone;
 mod kill;
 mod output;
 mod spawn;
@@ -51,12 +53,12 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use tokio::process::Child;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::job::{JobResult, Termination};
 use crate::policy::ApprovedCommand;
+use child::Child;
 
 pub use cancel::Cancel;
 pub use output::{ChunkSink, MAX_CHUNK, OutputChunk, SinkClosed, Stream};
@@ -147,22 +149,13 @@ pub async fn run_observed<S: ChunkSink>(
     if cancel.is_cancelled() {
         return Ok(never_started());
     }
-    let mut command = spawn::command(cmd)?;
+    let prepared = spawn::prepare(cmd)?;
     let started = Instant::now();
-    let mut child = command.spawn().map_err(|source| spawn_error(cmd, source))?;
-    // Our copy of the working-directory descriptor lives in the command's pre_exec closure.
-    drop(command);
-    let Some(pgid) = child.id().and_then(kill::pgid_of) else {
-        // Not reachable: a freshly spawned child is not yet reaped, so it has an id.
-        let _ = child.start_kill();
-        return Err(spawn_error(cmd, io::Error::other("spawned child has no process id")));
-    };
+    let spawn::Spawned { mut child, stdout, stderr } = spawn::start(cmd, prepared)?;
+    // The child leads its own process group, so its pid is the group's id.
+    let pgid = child.pid();
     let guard = kill::GroupGuard::new(pgid);
     on_spawn(pgid.as_raw_nonzero().get().unsigned_abs());
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        // Not reachable: both streams are configured as pipes.
-        return Err(spawn_error(cmd, io::Error::other("child pipes missing")));
-    };
     tracing::debug!(process.program = %cmd.program().display(), process.pgid = pgid.as_raw_nonzero(), "job started");
 
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -198,10 +191,6 @@ fn never_started() -> JobResult {
         kept_bytes: 0,
         truncated: false,
     }
-}
-
-fn spawn_error(cmd: &ApprovedCommand, source: io::Error) -> Error {
-    Error::Spawn { program: cmd.program().to_path_buf(), source }
 }
 
 /// How the child ended, as the supervisor saw it.
