@@ -16,7 +16,7 @@
 //! [`child_main`] reads only what [`spawn`] prepared before the clone (the C strings and pointer
 //! arrays in [`Exec`], the descriptors in [`ChildFds`]), writes only its own stack and the
 //! failure slot, allocates nothing, takes no lock and calls only async-signal-safe functions.
-//! It runs on a stack of its own, mapped before the clone and unmapped after.
+//! It runs on a stack of its own, mapped before the first clone on a thread and kept for its next.
 //! Every signal is blocked in the calling thread across the clone, so no handler of the parent
 //! can run in the child on shared memory; the child sets every handled signal (and `SIGPIPE`,
 //! which Rust and Python ignore) back to its default action, then unblocks all signals, so the
@@ -29,6 +29,7 @@
 //! the parent's read after the child's exit, so no pipe is needed (glibc's `posix_spawn` does
 //! the same). A child that has exec'd never writes it, so an empty slot means the program runs.
 
+use std::cell::Cell;
 use std::ffi::{CString, c_char, c_int, c_uint, c_void};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -194,16 +195,16 @@ pub(super) fn spawn(exec: &Exec, fds: &ChildFds<'_>) -> io::Result<Started> {
         cwd: fds.cwd.as_raw_fd(),
         failure: Failure::default(),
     };
-    let stack = Stack::map()?;
+    let stack = Stack::take()?;
     let mut pidfd: c_int = -1;
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
 
     let blocked = SignalsBlocked::all()?;
     // SAFETY: `child_main` follows the module's rules for a CLONE_VM child: it reads only
     // `args` (and the strings and arrays its pointers lead to, all alive until this function
-    // returns) and writes only its own stack and `args.failure`. The stack is a fresh mapping
-    // of STACK_SIZE bytes whose top is 16-byte aligned, unmapped only after the child has
-    // exec'd or exited. With CLONE_PIDFD the kernel stores the pidfd through the parent_tid
+    // returns) and writes only its own stack and `args.failure`. The stack is a mapping
+    // of STACK_SIZE bytes whose top is 16-byte aligned, reused or unmapped only after the child
+    // has exec'd or exited. With CLONE_PIDFD the kernel stores the pidfd through the parent_tid
     // argument, `&mut pidfd`, which outlives the call. Every signal is blocked in this thread,
     // so the child starts with no handler able to run.
     let pid = unsafe {
@@ -217,7 +218,7 @@ pub(super) fn spawn(exec: &Exec, fds: &ChildFds<'_>) -> io::Result<Started> {
     };
     let clone_error = io::Error::last_os_error();
     drop(blocked);
-    drop(stack);
+    stack.keep();
 
     if pid < 0 {
         return Err(clone_error);
@@ -247,13 +248,31 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
     strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(ptr::null())).collect()
 }
 
-/// The child's stack: an anonymous mapping with a guard page at its low end.
+/// The child's stack: an anonymous mapping with a guard page at its low end. Each thread keeps
+/// the one it used last for its next spawn: once clone has returned, no child uses it any more.
 struct Stack {
     base: *mut c_void,
     len: usize,
 }
 
+thread_local! {
+    static SPARE_STACK: Cell<Option<Stack>> = const { Cell::new(None) };
+}
+
 impl Stack {
+    /// This thread's spare stack, or a new one.
+    fn take() -> io::Result<Self> {
+        match SPARE_STACK.try_with(Cell::take) {
+            Ok(Some(stack)) => Ok(stack),
+            _ => Self::map(),
+        }
+    }
+
+    /// Keeps the stack as this thread's spare (or unmaps it if the thread is exiting).
+    fn keep(self) {
+        let _ = SPARE_STACK.try_with(|spare| spare.set(Some(self)));
+    }
+
     fn map() -> io::Result<Self> {
         let len = STACK_SIZE + GUARD_SIZE;
         // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches no
@@ -288,7 +307,7 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // SAFETY: the mapping made in `map`, no longer used: the child has exec'd or exited.
+        // SAFETY: the mapping made in `map`, no longer used: its child has exec'd or exited.
         unsafe { libc::munmap(self.base, self.len) };
     }
 }

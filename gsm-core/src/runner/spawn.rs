@@ -73,18 +73,23 @@ fn start_io(prepared: &Prepared) -> io::Result<Spawned> {
     // read ends see end of file when the child's side closes.
     drop((stdin, out_write, err_write));
     let child = Child::new(started.pid, started.pidfd)?;
-    Ok(Spawned {
-        child,
-        stdout: pipe::Receiver::from_owned_fd(out_read)?,
-        stderr: pipe::Receiver::from_owned_fd(err_read)?,
-    })
+    Ok(Spawned { child, stdout: receiver(out_read)?, stderr: receiver(err_read)? })
 }
 
-/// A close-on-exec pipe, both ends above 2: (read end, write end).
+/// A close-on-exec pipe, both ends above 2 and blocking: (read end, write end).
 fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     // std's pipe is made with O_CLOEXEC.
     let (read, write) = io::pipe()?;
     Ok((clone::above_stdio(read.into())?, clone::above_stdio(write.into())?))
+}
+
+/// The read end of an [`output_pipe`] made non-blocking and registered with tokio's reactor.
+fn receiver(read: OwnedFd) -> io::Result<pipe::Receiver> {
+    // A fresh pipe's read end has no flag but O_RDONLY, so no F_GETFL is needed to keep them.
+    rustix::fs::fcntl_setfl(&read, OFlags::RDONLY | OFlags::NONBLOCK)?;
+    // The descriptor is the read end of a pipe, open for reading and now non-blocking, which is
+    // all `from_owned_fd_unchecked` asks (`from_owned_fd` would fstat and F_GETFL to check).
+    pipe::Receiver::from_owned_fd_unchecked(read)
 }
 
 fn spawn_error(cmd: &ApprovedCommand, source: io::Error) -> Error {
