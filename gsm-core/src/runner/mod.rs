@@ -35,10 +35,18 @@
 //!   [`DRAIN`] later, whichever comes first, so a pipe held open by an escaped process cannot hang
 //!   the runner. Output the dead processes left in the pipes is ready at once and read well within
 //!   it; time spent waiting for the sink to accept a chunk does not count against it.
-//! - **In the child** (`pre_exec`, async-signal-safe syscalls only): `fchdir`, `RLIMIT_CORE = 0`,
-//!   `PR_SET_NO_NEW_PRIVS`, and every descriptor above 2 marked close-on-exec, so the program
-//!   sees fds 0 (`/dev/null`), 1 and 2 and nothing a library in this process forgot to mark.
-//!   The environment is cleared and replaced by exactly [`ApprovedCommand::env`].
+//! - **Spawned by `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)`, not `fork`** (module `clone`):
+//!   the child borrows the parent's memory until `execve`, so spawning costs the same in a small
+//!   agent and in a large Python interpreter, where `fork`'s page-table copy cost more than the
+//!   program's run. The child makes only raw system calls on memory prepared before the clone:
+//!   stdin on `/dev/null` and stdout and stderr on pipes, its own process group, handled signals
+//!   (and `SIGPIPE`) back to their default and an empty signal mask, `fchdir` to the working
+//!   directory's descriptor, `RLIMIT_CORE = 0`, `PR_SET_NO_NEW_PRIVS`, and every descriptor above
+//!   2 marked close-on-exec, so the program sees fds 0, 1 and 2 and nothing a library in this
+//!   process forgot to mark. The environment is exactly [`ApprovedCommand::env`]. A failure
+//!   before or in `execve` comes back as [`Error::Spawn`] with its errno.
+//! - **Waited on through a pidfd** (module `child`): tokio's reactor reports the child's exit and
+//!   `waitpid` reaps it; the runner never relies on `SIGCHLD`. Needs Linux 5.3 or later.
 
 mod cancel;
 mod child;
