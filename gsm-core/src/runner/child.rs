@@ -105,9 +105,11 @@ fn reap(pid: Pid) -> io::Result<Option<ExitStatus>> {
 /// no runtime, so it works even while the runtime shuts down. Rare (only dropped runs), and the
 /// thread lives only as long as the kernel takes to tear the process down.
 fn reap_in_background(pid: Pid) {
-    let spawned = std::thread::Builder::new()
-        .name("gsm-reap".to_owned())
-        .spawn(move || rustix::process::waitpid(Some(pid), WaitOptions::empty()));
+    let spawned = std::thread::Builder::new().name("gsm-reap".to_owned()).spawn(move || {
+        while let Err(rustix::io::Errno::INTR) =
+            rustix::process::waitpid(Some(pid), WaitOptions::empty())
+        {}
+    });
     if let Err(error) = spawned {
         tracing::warn!(process.pid = pid.as_raw_nonzero(), %error, "could not start a thread to reap a dropped job's process");
     }

@@ -233,8 +233,10 @@ pub(super) fn spawn(exec: &Exec, fds: &ChildFds<'_>) -> io::Result<Started> {
     if step == 0 {
         return Ok(Started { pid, pidfd });
     }
-    // The child has exited; reap it so it leaves no zombie.
-    let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+    // The child has exited (or is exiting); reap it so it leaves no zombie.
+    while let Err(rustix::io::Errno::INTR) =
+        rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+    {}
     let errno = args.failure.errno.load(Ordering::Acquire);
     let os_error = io::Error::from_raw_os_error(errno);
     match Step::from_code(step) {
