@@ -23,6 +23,7 @@ use crate::rest::{
     Page, PatchSchedule, PutGame, RefreshRequest, Schedule, ScheduleFire, ScheduleSpec, SetRole,
     TokenPair,
 };
+use crate::rest::{DiscordBotSettings, DiscordLink, PutDiscordBotSettings, RedeemDiscordLink};
 
 /// Where the components live in an OpenAPI document, as a JSON pointer.
 const COMPONENTS_PATH: &str = "/components/schemas";
@@ -97,6 +98,10 @@ bridge!(
     Schedule,
     Page<Schedule>,
     Page<ScheduleFire>,
+    DiscordBotSettings,
+    PutDiscordBotSettings,
+    RedeemDiscordLink,
+    DiscordLink,
 );
 
 /// A page of hosts: `utoipa`'s route attributes name a generic body through an alias.

@@ -14,6 +14,7 @@ use crate::rest::{
     OrgMembership, OrgName, Page, PatchSchedule, PutGame, RefreshRequest, Schedule, ScheduleFire,
     ScheduleSpec, SetRole, TokenPair, User,
 };
+use crate::rest::{DiscordBotSettings, DiscordLink, PutDiscordBotSettings, RedeemDiscordLink};
 
 /// Every published schema, by file stem.
 pub fn all() -> Vec<(&'static str, Schema)> {
@@ -64,5 +65,9 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("schedule", schema_for!(Schedule)),
         ("schedule-page", schema_for!(Page<Schedule>)),
         ("schedule-fire-page", schema_for!(Page<ScheduleFire>)),
+        ("discord-bot-settings", schema_for!(DiscordBotSettings)),
+        ("put-discord-bot-settings", schema_for!(PutDiscordBotSettings)),
+        ("redeem-discord-link", schema_for!(RedeemDiscordLink)),
+        ("discord-link", schema_for!(DiscordLink)),
     ]
 }

@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod app;
 pub mod background;
 pub mod config;
+pub mod discord_bot;
 pub mod dispatch;
 pub mod gateway;
 pub mod http;

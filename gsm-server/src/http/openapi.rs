@@ -90,6 +90,11 @@ const HOST_CREDENTIAL: &str = "host_credential";
         super::schedules::patch,
         super::schedules::delete,
         super::schedules::fires,
+        super::discord_bot::get_settings,
+        super::discord_bot::put_settings,
+        super::discord_bot::delete_settings,
+        super::discord_bot::link,
+        super::discord_bot::unlink,
     ),
     modifiers(&Shared),
 )]

@@ -3,6 +3,7 @@
 mod alerts;
 mod api;
 mod auth;
+mod discord_bot;
 mod e2e;
 mod e2e_games;
 mod games;
