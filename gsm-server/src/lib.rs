@@ -4,7 +4,8 @@
 //! `dispatch` is the job service both call (they never write job state to the store directly);
 //! `store` is the database behind one trait; `background` holds the periodic tasks; `scheduler`
 //! fires cron schedules; `alerts` holds the rule service, the webhook SSRF guard and Discord
-//! delivery. The binary (`main.rs`) only parses the command line and maps errors to exit codes.
+//! delivery; `discord_bot` is the slash-command bot. The binary (`main.rs`) only parses the
+//! command line and maps errors to exit codes.
 
 pub mod alerts;
 pub mod app;
