@@ -210,3 +210,55 @@ async fn edit(ctx: &Context, command: &CommandInteraction, reply: &Reply) -> ser
     }
     command.edit_response(&ctx.http, message).await.map(drop)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// What Discord is sent when the commands are registered.
+    fn registered() -> Vec<Value> {
+        definitions().iter().map(|command| serde_json::to_value(command).unwrap()).collect()
+    }
+
+    #[test]
+    fn every_command_is_registered_with_its_options_and_limits_and_not_for_direct_messages() {
+        let commands = registered();
+        let names: Vec<_> = commands.iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["hosts", "status", "players", "run", "restart", "say", "jobs", "link"]);
+        assert!(commands.iter().all(|c| c["dm_permission"] == json!(false)));
+        let option = |command: &str, option: &str| {
+            let command = commands.iter().find(|c| c["name"] == command).unwrap();
+            let options = command["options"].as_array().unwrap();
+            options.iter().find(|o| o["name"] == option).unwrap().clone()
+        };
+        // Option types: 3 is a string, 4 an integer.
+        let delay = option("restart", "delay");
+        assert_eq!(
+            (&delay["type"], &delay["required"], &delay["min_value"], &delay["max_value"]),
+            (&json!(4), &json!(false), &json!(0), &json!(3600))
+        );
+        let message = option("say", "message");
+        assert_eq!(
+            (&message["type"], &message["required"], &message["max_length"]),
+            (&json!(3), &json!(true), &json!(500))
+        );
+        assert_eq!(option("jobs", "host")["required"], json!(false));
+        assert_eq!(option("status", "host")["required"], json!(true));
+    }
+
+    #[test]
+    fn an_embed_keeps_its_title_fields_and_colour() {
+        let embed = Embed {
+            title: "eu\\-1".into(),
+            description: "online".into(),
+            fields: vec![("Agent".into(), "0.1.0".into())],
+            colour: 0x2e_cc_71,
+        };
+        let sent = serde_json::to_value(embed_of(&embed)).unwrap();
+        assert_eq!(sent["title"], "eu\\-1");
+        assert_eq!(sent["color"], 0x2e_cc_71);
+        assert_eq!(sent["fields"][0], json!({"name": "Agent", "value": "0.1.0", "inline": true}));
+    }
+}
