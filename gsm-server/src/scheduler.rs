@@ -1,8 +1,11 @@
 //! The scheduler: fires cron schedules, once per due time across every server on one database.
 //!
 //! Each [`tick`] reads the schedules due by the [`Clock`]'s now and claims each due time in the
-//! store (`claim_fire`: a compare-and-set on `next_fire_at` plus a `(schedule, due_at)` fire row
-//! in one transaction), so of several replicas exactly one runs a fire. A schedule whose server
+//! store (a compare-and-set on `next_fire_at` plus a `(schedule, due_at)` fire row in one
+//! transaction), so of several replicas exactly one runs a fire. A fire that needs nothing but
+//! its jobs (concurrency `allow`, within its deadline) is planned first — conditions checked, jobs
+//! made — and claimed together with its jobs and outcome (`fire_planned`, fifty fires to a
+//! transaction); the others are claimed (`claim_fire`) and then run. A schedule whose server
 //! was down across several due times fires once, for the latest of them, or is recorded `missed`
 //! when that is older than its starting deadline; the others are never replayed. The winner then
 //! applies the concurrency policy, checks each host's conditions against its live status, and
@@ -25,15 +28,18 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::dispatch;
 use crate::store::access::AuditEntry;
-use crate::store::schedules::{FireClaim, FireRecord, ScheduleRecord};
+use crate::store::schedules::{FireClaim, FireRecord, PlannedFire, ScheduleRecord};
 use crate::store::{NewJob, StoreError, StoreResult};
 
 /// Due schedules read per query.
 const BATCH: u32 = 500;
 /// A fire still `claimed` this long after its claim lost its server; another one finishes it.
 const STALLED_AFTER: SignedDuration = SignedDuration::from_secs(30);
-/// Fires of one batch run at once, at most.
+/// Fires of one batch run at once, at most (the claim-then-run path).
 const CONCURRENT_FIRES: usize = 32;
+/// Planned fires claimed and started per transaction, and such transactions at once.
+const FIRES_PER_TRANSACTION: usize = 50;
+const CONCURRENT_TRANSACTIONS: usize = 4;
 /// Most batches one tick reads (the rest wait for the next tick).
 const MAX_ROUNDS: usize = 200;
 /// Most due times skipped over when collapsing an outage, before the search jumps to now.
@@ -117,13 +123,54 @@ pub async fn tick(state: &AppState, clock: &dyn Clock) -> StoreResult<TickReport
     for _ in 0..MAX_ROUNDS {
         let due = state.store.due_schedules(now, BATCH).await?;
         let full = due.len() == BATCH as usize;
-        // Schedules are independent (each claim is its own compare-and-set), so a batch's fires
-        // run side by side: their database round trips overlap, and on SQLite their writes share
+        // A fire that needs nothing but its jobs is planned here and claimed with its jobs in
+        // one transaction, many fires to a transaction; the rest (a concurrency policy to apply,
+        // a missed due time) take the claim-then-run path, side by side.
+        let mut planned = Vec::new();
+        let mut others = Vec::new();
+        for schedule in due {
+            if schedule.spec.concurrency_policy == ConcurrencyPolicy::Allow
+                && let Some(claim) = plan_claim(&schedule, now, clock)
+                && claim.fire.outcome == FireOutcome::Claimed
+            {
+                planned.push(plan_fire(state, &schedule, claim, clock).await?);
+            } else {
+                others.push(schedule);
+            }
+        }
+        let mut failed = None;
+        let chunks: Vec<Vec<PlannedFire>> =
+            planned.chunks(FIRES_PER_TRANSACTION).map(<[PlannedFire]>::to_vec).collect();
+        let mut batches = futures_util::stream::iter(chunks)
+            .map(|chunk| state.store.fire_planned(chunk))
+            .buffer_unordered(CONCURRENT_TRANSACTIONS);
+        while let Some(outcome) = batches.next().await {
+            match outcome {
+                Ok(outcomes) => {
+                    for outcome in outcomes {
+                        let Some((fire, jobs)) = outcome else {
+                            report.lost += 1;
+                            continue;
+                        };
+                        report.claimed += 1;
+                        for job in &jobs {
+                            tracing::info!(schedule.id = %fire.schedule, job.id = %job.id, host.id = %job.host, "scheduled job created");
+                            if let Err(err) = dispatch::offer(state, job).await {
+                                failed = failed.or(Some(err));
+                            }
+                        }
+                        report.jobs += u32::try_from(jobs.len()).unwrap_or(u32::MAX);
+                    }
+                }
+                Err(err) => failed = failed.or(Some(err)),
+            }
+        }
+        // Schedules are independent (each claim is its own compare-and-set), so these fires run
+        // side by side: their database round trips overlap, and on SQLite their writes share
         // group commits. The first error ends the tick once the fires in flight are done.
-        let mut fires = futures_util::stream::iter(due)
+        let mut fires = futures_util::stream::iter(others)
             .map(|schedule| claim_and_run(state, schedule, now, clock))
             .buffer_unordered(CONCURRENT_FIRES);
-        let mut failed = None;
         while let Some(outcome) = fires.next().await {
             match outcome {
                 Ok(Some(jobs)) => {
@@ -169,14 +216,28 @@ async fn claim(
     now: Timestamp,
     clock: &dyn Clock,
 ) -> StoreResult<Option<FireRecord>> {
-    let Some(expected) = schedule.next_fire_at else { return Ok(None) };
+    let Some(claim) = plan_claim(schedule, now, clock) else { return Ok(None) };
+    if !state.store.claim_fire(&claim).await? {
+        return Ok(None);
+    }
+    if claim.fire.outcome == FireOutcome::Missed {
+        missed(state, schedule, &claim.fire, clock);
+    }
+    Ok(Some(claim.fire))
+}
+
+/// The claim on the schedule's due time at `now`, not yet made: the latest due time an outage
+/// left (earlier ones are never replayed), `missed` past the starting deadline. `None` when the
+/// schedule has no due time or its stored expression cannot be read.
+fn plan_claim(schedule: &ScheduleRecord, now: Timestamp, clock: &dyn Clock) -> Option<FireClaim> {
+    let expected = schedule.next_fire_at?;
     let spec = &schedule.spec;
     let cron = match Schedule::parse(&spec.cron, &spec.timezone) {
         Ok(cron) => cron,
         Err(err) => {
             // Validated on write; a stored expression this build cannot read stays unclaimed.
             tracing::warn!(schedule.id = %schedule.id, error = %err, "unreadable schedule");
-            return Ok(None);
+            return None;
         }
     };
     // After an outage only the latest due time counts.
@@ -218,24 +279,80 @@ async fn claim(
         reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
         jobs: Vec::new(),
     };
-    let claim = FireClaim { expected, fire, next_fire_at: cron.next_after(now.max(due)) };
-    if !state.store.claim_fire(&claim).await? {
-        return Ok(None);
+    Some(FireClaim { expected, fire, next_fire_at: cron.next_after(now.max(due)) })
+}
+
+/// Logs a missed fire and hands it to the alert rules (`schedule.missed`).
+fn missed(state: &AppState, schedule: &ScheduleRecord, fire: &FireRecord, clock: &dyn Clock) {
+    tracing::info!(schedule.id = %schedule.id, due_at = %fire.due_at, "schedule fire missed");
+    let reason = fire.reason.as_deref().unwrap_or("past its starting deadline");
+    let event = gsm_core::rules::Event {
+        kind: gsm_core::rules::kinds::SCHEDULE_MISSED.to_owned(),
+        host: None,
+        game: None,
+        text: format!(
+            "schedule {:?} missed its fire due at {}: {reason}",
+            schedule.spec.name, fire.due_at
+        ),
+        players: None,
+        at_ms: clock.now().as_millisecond(),
+    };
+    state.alerts.emit(schedule.org, event);
+}
+
+/// Plans a fire that needs nothing but its jobs: checks each host's conditions now and makes
+/// its job and audit entry, to be claimed and created in one transaction.
+async fn plan_fire(
+    state: &AppState,
+    schedule: &ScheduleRecord,
+    mut claim: FireClaim,
+    clock: &dyn Clock,
+) -> StoreResult<PlannedFire> {
+    let now = clock.now();
+    let mut reasons: Vec<String> = claim.fire.reason.take().into_iter().collect();
+    let mut jobs = Vec::new();
+    for &host in &schedule.spec.template.hosts {
+        match check_conditions(state, schedule, host, &schedule.spec.conditions, now).await? {
+            Ok(()) => {
+                let job = new_job(state, schedule, claim.fire.due_at, host, clock);
+                let audit = audit(schedule, job.now, "job.create", job.id.to_string());
+                jobs.push((job, audit));
+            }
+            Err(reason) => reasons.push(format!("host {host}: {reason}")),
+        }
     }
-    if outcome == FireOutcome::Missed {
-        tracing::info!(schedule.id = %schedule.id, due_at = %due, "schedule fire missed");
-        let reason = claim.fire.reason.as_deref().unwrap_or("past its starting deadline");
-        let event = gsm_core::rules::Event {
-            kind: gsm_core::rules::kinds::SCHEDULE_MISSED.to_owned(),
-            host: None,
-            game: None,
-            text: format!("schedule {:?} missed its fire due at {due}: {reason}", spec.name),
-            players: None,
-            at_ms: clock.now().as_millisecond(),
-        };
-        state.alerts.emit(schedule.org, event);
+    claim.fire.reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+    Ok(PlannedFire { claim, jobs })
+}
+
+/// The job a schedule's fire creates on `host`, keyed so a replay of the fire never makes two.
+fn new_job(
+    state: &AppState,
+    schedule: &ScheduleRecord,
+    due_at: Timestamp,
+    host: HostId,
+    clock: &dyn Clock,
+) -> NewJob {
+    let template = &schedule.spec.template;
+    let deadline = template.deadline_secs.map_or(state.settings.job_deadline, Duration::from_secs);
+    let deadline = SignedDuration::try_from(deadline).unwrap_or(SignedDuration::from_hours(1));
+    let now = clock.now();
+    NewJob {
+        id: JobId::new(),
+        host,
+        kind: template.kind.clone(),
+        timeout_secs: template.timeout_secs,
+        output_cap_bytes: template.output_cap_bytes,
+        requested_by: requester(schedule),
+        idempotency_key: Some(format!(
+            "schedule:{}:{}:{}",
+            schedule.id,
+            due_at.as_millisecond(),
+            host
+        )),
+        deadline_at: now.checked_add(deadline).unwrap_or(now),
+        now,
     }
-    Ok(Some(claim.fire))
 }
 
 /// Runs a claimed fire: concurrency policy, conditions, jobs. Returns the jobs created.
@@ -280,31 +397,13 @@ async fn run_fire(
             }
         }
     }
-    let template = &spec.template;
-    let deadline = template.deadline_secs.map_or(state.settings.job_deadline, Duration::from_secs);
-    let deadline = SignedDuration::try_from(deadline).unwrap_or(SignedDuration::from_hours(1));
     let mut jobs = Vec::new();
-    for &host in &template.hosts {
+    for &host in &spec.template.hosts {
         if let Err(reason) = check_conditions(state, schedule, host, &spec.conditions, now).await? {
             reasons.push(format!("host {host}: {reason}"));
             continue;
         }
-        let new = NewJob {
-            id: JobId::new(),
-            host,
-            kind: template.kind.clone(),
-            timeout_secs: template.timeout_secs,
-            output_cap_bytes: template.output_cap_bytes,
-            requested_by: requester(schedule),
-            idempotency_key: Some(format!(
-                "schedule:{}:{}:{}",
-                schedule.id,
-                fire.due_at.as_millisecond(),
-                host
-            )),
-            deadline_at: clock.now().checked_add(deadline).unwrap_or(now),
-            now: clock.now(),
-        };
+        let new = new_job(state, schedule, fire.due_at, host, clock);
         let audit = audit(schedule, new.now, "job.create", new.id.to_string());
         match state.store.create_job(schedule.org, &new, &audit).await {
             Ok((job, _)) => {

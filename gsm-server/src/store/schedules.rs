@@ -72,6 +72,22 @@ pub struct FireClaim {
     pub next_fire_at: Option<Timestamp>,
 }
 
+/// A due time to claim and, when claimed, start in the same transaction: the scheduler's path for
+/// a fire that needs nothing but its jobs (concurrency `allow`, within its starting deadline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFire {
+    /// The claim; its fire is recorded `started` with `jobs`' ids (or `skipped` when none was
+    /// created), its reason kept.
+    pub claim: FireClaim,
+    /// The jobs to create, each with its audit entry (their idempotency keys make a replay a
+    /// no-op).
+    pub jobs: Vec<(super::NewJob, AuditEntry)>,
+}
+
+/// What became of a [`PlannedFire`]: `None` when another server claimed it first (nothing was
+/// written), else the fire as recorded and the jobs it created.
+pub type FireOutcomeRecord = Option<(FireRecord, Vec<super::JobRecord>)>;
+
 /// Schedules and fires: a supertrait of [`Store`](super::Store), implemented for both backends
 /// by [`schedule_store!`].
 #[async_trait]
@@ -108,6 +124,11 @@ pub trait ScheduleStore: Send + Sync + 'static {
     async fn claim_fire(&self, claim: &FireClaim) -> StoreResult<bool>;
     /// Records what became of a claimed fire.
     async fn finish_fire(&self, fire: &FireRecord) -> StoreResult<()>;
+    /// Claims and starts each planned fire, all in one transaction (group-committed on SQLite):
+    /// the compare-and-set and fire row of [`ScheduleStore::claim_fire`], the jobs with their
+    /// audit entries (a host deleted meanwhile gets none, with the reason), the fire's outcome
+    /// and the history prune. One answer per planned fire, in order.
+    async fn fire_planned(&self, fires: Vec<PlannedFire>) -> StoreResult<Vec<FireOutcomeRecord>>;
     /// A schedule's fires, newest first, before `before` when given.
     async fn list_fires(
         &self,
@@ -230,6 +251,138 @@ macro_rules! fire_columns {
 pub(crate) use fire_columns;
 
 /// Implements [`ScheduleStore`] for a backend (see `access_store!` for the parameters).
+/// One planned fire's statements on `$conn` (inside the caller's transaction), evaluating to its
+/// [`FireOutcomeRecord`]; `?` leaves the whole batch on a database error.
+macro_rules! fire_one {
+    ($conn:ident, $planned:ident) => {{
+        let db = $crate::store::convert::db;
+        let claim = &$planned.claim;
+        let mut fire = claim.fire.clone();
+        let due = fire.due_at.as_millisecond();
+        let advanced: Option<(uuid::Uuid, i64)> = sqlx::query_as(
+            "UPDATE schedules SET next_fire_at = $3, last_fire_at = $4 \
+             WHERE id = $1 AND next_fire_at = $2 AND NOT suspend RETURNING org, history_limit",
+        )
+        .bind(fire.schedule)
+        .bind(claim.expected.as_millisecond())
+        .bind(claim.next_fire_at.map(|at| at.as_millisecond()))
+        .bind(due)
+        .fetch_optional(&mut *$conn)
+        .await
+        .map_err(db("schedule"))?;
+        match advanced {
+            None => None,
+            Some((org, history_limit)) => {
+                // Recorded as it will most likely end; corrected below if a host is gone.
+                fire.outcome = if $planned.jobs.is_empty() {
+                    gsm_proto::rest::FireOutcome::Skipped
+                } else {
+                    gsm_proto::rest::FireOutcome::Started
+                };
+                fire.jobs = $planned.jobs.iter().map(|(job, _)| job.id).collect();
+                let inserted = sqlx::query(
+                    "INSERT INTO schedule_fires (schedule, org, due_at, claimed_at, outcome, \
+                     reason, jobs) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (schedule, due_at) DO NOTHING",
+                )
+                .bind(fire.schedule)
+                .bind(org)
+                .bind(due)
+                .bind(fire.claimed_at.as_millisecond())
+                .bind(fire.outcome.as_str())
+                .bind(&fire.reason)
+                .bind(sqlx::types::Json(&fire.jobs))
+                .execute(&mut *$conn)
+                .await
+                .map_err(db("schedule fire"))?;
+                if inserted.rows_affected() == 0 {
+                    // An edit moved `next_fire_at` back onto a due time that already fired.
+                    None
+                } else {
+                    let mut created = Vec::with_capacity($planned.jobs.len());
+                    let mut missing = Vec::new();
+                    for (job, audit) in &$planned.jobs {
+                        let row: Option<$crate::store::convert::JobRow> = sqlx::query_as(concat!(
+                            "INSERT INTO jobs (id, org, host, kind, state, attempt, \
+                                 timeout_secs, output_cap_bytes, requested_by, idempotency_key, \
+                                 created_at, updated_at, deadline_at) \
+                                 SELECT $1, $2, $3, $4, 'queued', 0, $5, $6, $7, $8, $9, $9, $10 \
+                                 FROM hosts WHERE org = $2 AND id = $3 AND deleted_at IS NULL \
+                                 ON CONFLICT (org, idempotency_key) \
+                                 WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING ",
+                            $crate::store::convert::job_columns!()
+                        ))
+                        .bind(job.id.0)
+                        .bind(org)
+                        .bind(job.host.0)
+                        .bind(sqlx::types::Json(&job.kind))
+                        .bind($crate::store::convert::signed_opt(job.timeout_secs, "timeout")?)
+                        .bind($crate::store::convert::signed_opt(
+                            job.output_cap_bytes,
+                            "output cap",
+                        )?)
+                        .bind(sqlx::types::Json(&job.requested_by))
+                        .bind(&job.idempotency_key)
+                        .bind(job.now.as_millisecond())
+                        .bind(job.deadline_at.as_millisecond())
+                        .fetch_optional(&mut *$conn)
+                        .await
+                        .map_err(db("job"))?;
+                        match row {
+                            Some(row) => {
+                                Self::insert_audit(&mut *$conn, audit).await?;
+                                created.push(row.into_record()?);
+                            }
+                            None => missing.push(job.host),
+                        }
+                    }
+                    if !missing.is_empty() {
+                        let mut reasons: Vec<String> = fire.reason.take().into_iter().collect();
+                        for host in missing {
+                            reasons.push(format!(
+                                "host {host}: no such host (deleted?), or its job exists"
+                            ));
+                        }
+                        fire.reason = Some(reasons.join("; "));
+                        fire.jobs = created.iter().map(|job| job.id).collect();
+                        fire.outcome = if created.is_empty() {
+                            gsm_proto::rest::FireOutcome::Skipped
+                        } else {
+                            gsm_proto::rest::FireOutcome::Started
+                        };
+                        sqlx::query(
+                            "UPDATE schedule_fires SET outcome = $3, reason = $4, jobs = $5 \
+                             WHERE schedule = $1 AND due_at = $2",
+                        )
+                        .bind(fire.schedule)
+                        .bind(due)
+                        .bind(fire.outcome.as_str())
+                        .bind(&fire.reason)
+                        .bind(sqlx::types::Json(&fire.jobs))
+                        .execute(&mut *$conn)
+                        .await
+                        .map_err(db("schedule fire"))?;
+                    }
+                    sqlx::query(
+                        "DELETE FROM schedule_fires WHERE schedule = $1 AND due_at <= \
+                         (SELECT due_at FROM schedule_fires WHERE schedule = $1 \
+                          ORDER BY due_at DESC LIMIT 1 OFFSET $2) \
+                         AND due_at <> COALESCE((SELECT MAX(due_at) FROM schedule_fires \
+                          WHERE schedule = $1 AND outcome = 'started'), -1)",
+                    )
+                    .bind(fire.schedule)
+                    .bind(history_limit)
+                    .execute(&mut *$conn)
+                    .await
+                    .map_err(db("schedule fire"))?;
+                    Some((fire, created))
+                }
+            }
+        }
+    }};
+}
+pub(super) use fire_one;
+
 macro_rules! schedule_store {
     ($store:ty, $db:ty, reader = $reader:ident, writer = $writer:ident) => {
         #[async_trait::async_trait]
@@ -499,6 +652,23 @@ macro_rules! schedule_store {
                         .await
                         .map_err($crate::store::convert::db("schedule fire"))?;
                         Ok(())
+                    })
+                })
+                .await
+            }
+
+            async fn fire_planned(
+                &self,
+                fires: Vec<$crate::store::schedules::PlannedFire>,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::schedules::FireOutcomeRecord>> {
+                self.transact(move |conn| {
+                    Box::pin(async move {
+                        let mut outcomes = Vec::with_capacity(fires.len());
+                        for planned in fires {
+                            let outcome = $crate::store::schedules::fire_one!(conn, planned);
+                            outcomes.push(outcome);
+                        }
+                        Ok(outcomes)
                     })
                 })
                 .await

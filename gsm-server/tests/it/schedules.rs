@@ -634,3 +634,28 @@ async fn a_fire_missed_past_its_starting_deadline_raises_a_schedule_missed_alert
     assert!(text.contains("nightly") && text.contains("missed its fire"), "{text}");
     assert!(text.contains("past the starting deadline of 60s"), "{text}");
 }
+
+#[tokio::test]
+async fn a_host_deleted_before_its_fire_gets_no_job_and_the_fire_says_why() {
+    let server = TestServer::start().await;
+    let (state, org) = (&server.state, org_of(&server));
+    let (kept, gone) = (host(&server, "kept").await, host(&server, "gone").await);
+    let both =
+        add(state, org, spec("both", "0 3 * * *", "UTC", &[kept, gone]), t("2026-01-10T02:00Z"))
+            .await;
+    let response =
+        server.http.delete(format!("{}/api/v1/orgs/{}/hosts/{gone}", server.base, org.0));
+    let response = response.bearer_auth(&server.org.api_key).send().await.unwrap();
+    assert_eq!(response.status(), 204, "{:?}", response.text().await);
+
+    let report = tick(state, t("2026-01-10T03:00:01Z")).await.unwrap();
+    assert_eq!((report.claimed, report.jobs), (1, 1));
+    let fire = &fires(state, &both).await[0];
+    assert_eq!((fire.outcome, fire.jobs.len()), (FireOutcome::Started, 1));
+    let job = state.store.get_job(org, fire.jobs[0]).await.unwrap();
+    assert_eq!(job.host, kept);
+    let reason = fire.reason.as_deref().unwrap();
+    assert!(reason.contains(&format!("host {gone}: no such host")), "{reason}");
+    // A tick at the same instant creates nothing more.
+    assert_eq!(tick(state, t("2026-01-10T03:00:01Z")).await.unwrap().jobs, 0);
+}
