@@ -13,3 +13,4 @@ mod openapi;
 mod roles;
 mod schedules;
 mod store;
+mod web;
