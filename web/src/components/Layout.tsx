@@ -63,7 +63,6 @@ export function Layout({ children }: { children: ReactNode }) {
             ☰
           </Button>
           <Dropdown
-            label="Switch org"
             trigger={
               <Button variant="outline" size="sm" data-testid="org-switcher">
                 {current?.org.name ?? "Choose an org"} ▾
@@ -93,7 +92,7 @@ export function Layout({ children }: { children: ReactNode }) {
             >
               {theme === "dark" ? "☀" : "☾"}
             </Button>
-            <Dropdown label="Account" trigger={<Button variant="ghost" size="sm">{me?.user.display_name ?? "Account"}</Button>}>
+            <Dropdown trigger={<Button variant="ghost" size="sm">{me?.user.display_name ?? "Account"}</Button>}>
               <DropdownLabel>{me?.user.email}</DropdownLabel>
               <DropdownItem
                 onSelect={() => {

@@ -133,7 +133,7 @@ export function JoinToken({ server, token, expires }: { server: string; token: s
       <p className="text-sm">
         Run this on the host. The token works once and expires {new Date(expires).toLocaleString()}; it is shown only now.
       </p>
-      <pre className="overflow-x-auto rounded-md bg-log-bg p-3 text-xs text-log-fg" data-testid="enroll-command">
+      <pre tabIndex={0} className="overflow-x-auto rounded-md bg-log-bg p-3 text-xs text-log-fg" data-testid="enroll-command">
         {command}
       </pre>
       <Button variant="outline" onClick={() => void navigator.clipboard?.writeText(command)}>

@@ -26,7 +26,7 @@ export function Badge({ tone = "neutral", children }: { tone?: Tone; children: R
 
 export function Table({ className, ...props }: HTMLAttributes<HTMLTableElement>) {
   return (
-    <div className="overflow-x-auto">
+    <div className="overflow-x-auto" tabIndex={0}>
       <table className={cn("w-full text-left text-sm", className)} {...props} />
     </div>
   );

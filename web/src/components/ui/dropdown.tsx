@@ -2,10 +2,11 @@
 import * as Menu from "@radix-ui/react-dropdown-menu";
 import type { ReactNode } from "react";
 
-export function Dropdown({ trigger, label, children }: { trigger: ReactNode; label: string; children: ReactNode }) {
+/** A menu opened by `trigger`, whose visible text is its accessible name. */
+export function Dropdown({ trigger, children }: { trigger: ReactNode; children: ReactNode }) {
   return (
     <Menu.Root modal={false}>
-      <Menu.Trigger asChild aria-label={label}>
+      <Menu.Trigger asChild>
         {trigger}
       </Menu.Trigger>
       <Menu.Portal>
