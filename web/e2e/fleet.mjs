@@ -104,13 +104,16 @@ export class Fleet {
     });
   }
 
-  /** A policy with a root, echo, printf, sleep and the streaming script, all owned by us (0644). */
+  /** A policy with a root, echo, printf, seq, sleep and the streaming scripts, all owned by us (0644). */
   writePolicy() {
     const root = join(this.dir, "root");
     mkdirSync(root, { recursive: true });
-    const script = join(this.dir, "stream.sh");
-    copyFileSync(join(here, "stream.sh"), script);
-    chmodSync(script, 0o755);
+    const scripts = ["stream.sh", "flood.sh"].map((name) => {
+      const script = join(this.dir, name);
+      copyFileSync(join(here, name), script);
+      chmodSync(script, 0o755);
+      return script;
+    });
     chmodSync(this.dir, 0o755);
     const policy = join(this.dir, "policy.toml");
     writeFileSync(
@@ -122,6 +125,8 @@ roots = [${JSON.stringify(root)}]
 max_timeout_secs = 120
 default_timeout_secs = 60
 kill_grace_secs = 1
+max_output_cap_bytes = 16777216
+default_output_cap_bytes = 16777216
 
 [[program]]
 path = "/bin/echo"
@@ -132,15 +137,22 @@ path = "/usr/bin/printf"
 repeat = { regex = '(?s).*' }
 
 [[program]]
-path = "/bin/sleep"
-args = [{ int = { min = 0, max = 120 } }]
+path = "/usr/bin/seq"
+args = [{ int = { min = 1, max = 1000000 } }]
 
 [[program]]
-path = ${JSON.stringify(script)}
-`,
+path = "/bin/sleep"
+args = [{ int = { min = 0, max = 120 } }]
+${scripts.map((script) => `\n[[program]]\npath = ${JSON.stringify(script)}\n`).join("")}`,
     );
     chmodSync(policy, 0o644);
     return policy;
+  }
+
+  /** Creates a host through the API and enrolls and starts an agent for it. */
+  async hostWithAgent(name) {
+    const created = await this.api("POST", `/api/v1/orgs/${this.org}/hosts`, { name });
+    return this.enrollAndRun(`gsm-agent enroll --server ${this.base} --token ${created.join_token}`);
   }
 
   async enrollAndRun(command) {
