@@ -1,6 +1,6 @@
 // One WebSocket per signed-in org page tree: the org stream, reconnecting with backoff, keeping
 // TanStack Query fresh (see orgStream.ts). Pages read its status and may listen to frames.
-import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from "react";
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { useQueryClient } from "@tanstack/react-query";
 import { accessToken } from "../auth/session";
 import { bearerProtocols, socketUrl } from "../lib/reconnectingSocket";
@@ -46,13 +46,13 @@ export function StreamProvider({ org, children }: { org: string; children: React
     return () => stream.stop();
   }, [org, queryClient]);
 
-  const value: StreamValue = {
-    status,
-    listen: (listener) => {
-      listeners.current.add(listener);
-      return () => listeners.current.delete(listener);
-    },
-  };
+  const listen = useCallback((listener: (frame: StreamFrame) => void) => {
+    listeners.current.add(listener);
+    return () => {
+      listeners.current.delete(listener);
+    };
+  }, []);
+  const value = useMemo<StreamValue>(() => ({ status, listen }), [status, listen]);
   return <StreamContext.Provider value={value}>{children}</StreamContext.Provider>;
 }
 
