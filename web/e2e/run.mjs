@@ -1,7 +1,8 @@
 // The dashboard end to end: headless Chromium (playwright-core driving Debian's /usr/bin/chromium)
 // against the real gsm-server, gsm-agent and gsm-sim-7dtd. It signs in, adds a host and enrolls
 // its agent with the command the page shows, runs jobs and watches their lines stream, cancels
-// one, creates a schedule, invites a member, creates and revokes an API key, and switches orgs
+// one, creates a schedule, invites a member who accepts in a browser of their own, creates and
+// revokes an API key, and switches orgs
 // to see nothing of the other. Hostile output (markup, script tags, ANSI escapes, invalid UTF-8)
 // must render as inert text. Every page is screenshotted in light and dark (e2e-output/) and
 // checked with axe-core: no serious or critical violations. Exits non-zero on the first failure.
@@ -202,8 +203,25 @@ try {
     await page.getByLabel("Email").fill("newcomer@e2e.test");
     await page.getByLabel("Role", { exact: true }).first().selectOption("operator");
     await page.getByRole("button", { name: "Invite" }).click();
-    await page.getByTestId("invite-token").waitFor();
+    const link = await page.getByTestId("invite-token").locator("code").textContent();
+    check(link.startsWith(`${fleet.base}/invite#`), `the invite link is ${link}`);
     await page.getByTestId("invites-table").getByText("newcomer@e2e.test").waitFor();
+    // The invitee opens the link in a browser of their own, creates their account and is in.
+    const invitee = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const theirs = await invitee.newPage();
+    theirs.on("pageerror", (err) => cspViolations.push(`invitee page error: ${err.message}`));
+    await theirs.goto(link);
+    await capture(theirs, "accept-invite");
+    await theirs.getByLabel(/^Email/).fill("newcomer@e2e.test");
+    await theirs.getByLabel("Your name").fill("New <b>Comer</b>");
+    await theirs.getByLabel("Password").fill("newcomer-password-long");
+    await theirs.getByRole("button", { name: "Accept the invite" }).click();
+    await theirs.waitForURL(new RegExp(`/orgs/${fleet.org}/overview$`));
+    await theirs.getByRole("link", { name: "Settings" }).first().click();
+    await theirs.getByText("Your role (operator) can read members only", { exact: false }).waitFor();
+    await theirs.getByTestId("members-table").getByText("New <b>Comer</b>").waitFor();
+    check((await theirs.getByTestId("members-table").locator("b").count()) === 0, "markup in a name became an element");
+    await invitee.close();
     await page.getByLabel("Name").fill("ci-key");
     await page.getByRole("button", { name: "Create key" }).click();
     const secret = await page.getByTestId("api-key-secret").locator("code").textContent();

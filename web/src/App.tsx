@@ -4,6 +4,7 @@ import { useAuth } from "./auth/AuthProvider";
 import { Layout } from "./components/Layout";
 import { Empty } from "./components/ui/card";
 import { StreamProvider } from "./realtime/StreamProvider";
+import { AcceptInvite } from "./pages/AcceptInvite";
 import { HostDetail } from "./pages/HostDetail";
 import { Hosts } from "./pages/Hosts";
 import { JobDetail } from "./pages/JobDetail";
@@ -17,6 +18,7 @@ export function App() {
   return (
     <Routes>
       <Route path="/login" element={<Login />} />
+      <Route path="/invite" element={<AcceptInvite />} />
       <Route path="/orgs/:org/*" element={<RequireAuth><OrgPages /></RequireAuth>} />
       <Route path="*" element={<RequireAuth><FirstOrg /></RequireAuth>} />
     </Routes>

@@ -3,7 +3,7 @@
 import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from "react";
 import { useQueryClient } from "@tanstack/react-query";
 import { api, unwrap, type Schemas } from "../api/client";
-import { hasSession, login as loginRequest, logout as logoutRequest, onSignedOut, refresh } from "./session";
+import { adopt, hasSession, login as loginRequest, logout as logoutRequest, onSignedOut, refresh } from "./session";
 
 type Me = Schemas["Me"];
 
@@ -14,6 +14,8 @@ interface AuthValue {
   login: (email: string, password: string) => Promise<void>;
   logout: () => Promise<void>;
   reloadMe: () => Promise<void>;
+  /** Signs in with a pair the server handed out (a new user's first tokens). */
+  adoptSession: (pair: Schemas["TokenPair"]) => Promise<void>;
 }
 
 const AuthContext = createContext<AuthValue | null>(null);
@@ -63,8 +65,19 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     setStatus("anonymous");
   }, [queryClient]);
 
+  const adoptSession = useCallback(
+    async (pair: Schemas["TokenPair"]) => {
+      adopt(pair);
+      setNotice(null);
+      await reloadMe();
+    },
+    [reloadMe],
+  );
+
   return (
-    <AuthContext.Provider value={{ status, me, notice, login, logout, reloadMe }}>{children}</AuthContext.Provider>
+    <AuthContext.Provider value={{ status, me, notice, login, logout, reloadMe, adoptSession }}>
+      {children}
+    </AuthContext.Provider>
   );
 }
 

@@ -58,6 +58,11 @@ async function errorText(response: Response): Promise<string> {
   }
 }
 
+/** Starts a session from a token pair the server handed out (a new user accepting an invite). */
+export function adopt(pair: TokenPair): void {
+  store(pair);
+}
+
 export async function login(email: string, password: string): Promise<void> {
   const response = await post("/api/v1/auth/login", { email, password });
   if (!response.ok) throw new Error(await errorText(response));

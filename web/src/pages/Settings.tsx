@@ -9,6 +9,7 @@ import { Button } from "../components/ui/button";
 import { Badge, Card, CardTitle, Empty, ErrorNote, PageHeader, Table, Td, Th } from "../components/ui/card";
 import { Input, Label, Select } from "../components/ui/input";
 import { ago } from "../lib/format";
+import { inviteLink } from "./AcceptInvite";
 
 const ROLES = ["owner", "admin", "operator", "viewer"] as const;
 
@@ -138,7 +139,8 @@ function Invites({ org }: { org: string }) {
       <ErrorNote error={create.error ? errorMessage(create.error) : revoke.error ? errorMessage(revoke.error) : null} />
       {created && (
         <p className="mb-3 text-sm" data-testid="invite-token">
-          Send {created.invite.email} this invite token (shown once): <code className="break-all">{created.token}</code>
+          Send {created.invite.email} this link (shown once):{" "}
+          <code className="break-all">{inviteLink(window.location.origin, created.token)}</code>
         </p>
       )}
       {invites.data?.length ? (
