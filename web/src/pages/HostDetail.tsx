@@ -2,7 +2,7 @@
 // a new join token to re-enroll it, and revoking it (deleting the host cuts its agent at once).
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, errorMessage, unwrap, type Schemas } from "../api/client";
 import { useHost, useJobs } from "../api/queries";
 import { Button } from "../components/ui/button";
@@ -17,6 +17,13 @@ export function HostDetail() {
   const queryClient = useQueryClient();
   const host = useHost(org, hostId);
   const jobs = useJobs(org, { host: hostId }, 10);
+  const events = useQuery({
+    queryKey: [org, "hosts", "events", hostId],
+    queryFn: async () =>
+      unwrap(await api.GET("/api/v1/orgs/{org}/events", { params: { path: { org }, query: { host: hostId, limit: 20 } } }))
+        .items,
+    refetchInterval: 10_000,
+  });
   const [confirming, setConfirming] = useState(false);
   const [token, setToken] = useState<Schemas["HostCreated"] | null>(null);
 
@@ -151,6 +158,22 @@ export function HostDetail() {
           )}
         </Card>
         <Card>
+          <CardTitle>Recent game events</CardTitle>
+          {events.data?.length ? (
+            <ul className="divide-y divide-border text-sm" data-testid="host-events">
+              {events.data.map((event) => (
+                <li key={event.id} className="py-1.5 break-words">
+                  <span className="font-mono text-xs text-muted-fg">{event.kind}</span>{" "}
+                  {event.player && <strong>{event.player.name}</strong>} {eventText(event.data)}
+                  <span className="ml-2 text-xs text-muted-fg">{ago(event.at)}</span>
+                </li>
+              ))}
+            </ul>
+          ) : (
+            <Empty>{events.isLoading ? "Loading…" : "No game events yet."}</Empty>
+          )}
+        </Card>
+        <Card>
           <CardTitle>Recent jobs</CardTitle>
           {jobs.data?.length ? (
             <ul className="divide-y divide-border text-sm">
@@ -187,4 +210,15 @@ export function HostDetail() {
       </Dialog>
     </>
   );
+}
+
+/** What an event says, as text: a chat's message, else its other fields. */
+export function eventText(data: unknown): string {
+  if (!data || typeof data !== "object") return "";
+  const record = data as Record<string, unknown>;
+  if (typeof record.message === "string") return record.message;
+  return Object.entries(record)
+    .filter(([, value]) => value !== null && typeof value !== "object")
+    .map(([key, value]) => `${key}: ${String(value)}`)
+    .join(", ");
 }
