@@ -177,9 +177,9 @@ try {
     await page.getByRole("button", { name: "Run the job" }).click();
     await page.getByTestId("job-state").getByText("succeeded").waitFor({ timeout: 30_000 });
     await page.goto(`${fleet.base}/orgs/${fleet.org}/hosts/${host}`);
-    // The game's chat shows in the host's events as text. (A `say` line itself is not an event:
-    // the 7DTD parser drops server chat, whose entity id is -1, so hostile chat cannot be sent
-    // through the simulator; the events are rendered as text like every other string.)
+    // The game's chat shows in the host's events as text. (The `say` line itself, server chat from
+    // '-non-player-', did not come back as an event in this setup, so hostile chat cannot be sent
+    // through the simulator; events are rendered as text like every other string.)
     const events = page.getByTestId("host-events");
     await events.getByText("[00FF00]hi all[-]", { exact: false }).first().waitFor({ timeout: 30_000 });
     check((await events.locator("img, script, b").count()) === 0, "an event became markup");
