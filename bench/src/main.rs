@@ -5,6 +5,7 @@
 //! Run in release: `cargo run --release -p gsm-bench -- all` (or `make bench`).
 #![allow(clippy::print_stdout)]
 
+mod alert_delivery;
 mod alerts;
 mod auth;
 mod presence;
@@ -38,7 +39,8 @@ enum Which {
     Sdtd,
     /// Login latency and authenticated `GET …/hosts` against the real gsm-server (issue #4).
     Auth,
-    /// Rule evaluation: events per second against 1,000 alert rules on one core (issue #6).
+    /// Rule evaluation: events per second against 1,000 alert rules on one core; then host
+    /// killed → webhook request received against the real gsm-server and gsm-agent (issue #6).
     Alerts,
     /// 10,000 cron schedules due in the same minute against the real gsm-server: how late each
     /// job is created (issue #6).
@@ -57,7 +59,10 @@ fn main() -> anyhow::Result<()> {
         Which::Rcon => rcon::run(),
         Which::Spine(args) => spine::run(&args),
         Which::Auth => auth::run(),
-        Which::Alerts => alerts::run(),
+        Which::Alerts => {
+            alerts::run()?;
+            alert_delivery::run()
+        }
         Which::Schedules => schedules::run(),
         Which::All => {
             runner::run()?;

@@ -4,14 +4,16 @@
 //! The order on `assign_job` is the at-most-once guarantee: ledger lookup (a known job id is
 //! answered from the ledger, never run) → policy check (a refusal is recorded, so it is not
 //! re-checked) → ledger `accepted`, fsync'd → `job_accepted` → spawn. Output chunks go to the
-//! spool before they are sent; the end goes to the ledger (after the spool is fsync'd) before it
-//! is sent. After each welcome, everything unacknowledged is re-sent from disk. One lock,
+//! spool before they are sent; the end is staged in the ledger and sent, then made durable (the
+//! spool fsync'd first) while the server stores it. After each welcome, everything
+//! unacknowledged is re-sent from the ledger and the spool. One lock,
 //! `send_order`, is held from "write to disk" to "queued for the socket" for
 //! every job message and for each job's re-send, so the server sees each job's messages in order
 //! (accepted, chunks by `seq`, end) even while a re-send and live output overlap.
 //!
-//! Ledger writes block on `fsync`; they run on the blocking pool. Chunk writes go to the page
-//! cache only (see `spool.rs`) and run inline.
+//! Durable ledger writes block on `fsync`; they run on the blocking pool. Chunk writes, the
+//! process record and the ack mark go to the page cache only (see `spool.rs`, `ledger.rs`) and
+//! run inline.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -323,8 +325,8 @@ impl Executor {
             SpoolSink { executor: self.clone(), job, chunks: chunks.clone(), refused: false };
         let ledger = self.ledger.clone();
         let on_spawn = move |pid: u32| {
-            // Synchronous by the runner's contract: a few milliseconds of fsync before output
-            // starts flowing, so the pid is durable before the job can produce anything.
+            // Synchronous by the runner's contract: a page-cache write (no fsync) before output
+            // starts flowing, so a crashed agent's successor can find and kill the group.
             let recorded =
                 ProcessIdentity::of(pid).map_err(|err| err.to_string()).and_then(|identity| {
                     ledger.record_process(job.job, identity).map_err(|err| Chain(&err).to_string())
@@ -349,23 +351,29 @@ impl Executor {
         self.finish(job, result, chunks.load(Ordering::Relaxed)).await;
     }
 
+    /// Reports a job's end: staged in the ledger and sent at once, then made durable (output
+    /// first, so a durable end always comes with durable output) while the server stores it.
     async fn finish(&self, job: JobRef, result: JobResult, chunks: u64) {
-        let _order = self.send_order.lock().await;
+        {
+            let _order = self.send_order.lock().await;
+            let end = End::Finished { result: result.clone(), chunks };
+            if let Err(err) = self.ledger.stage_end(job.job, end, SystemTime::now()) {
+                tracing::error!(error = %Chain(&err), "cannot record the job's end; sending it anyway");
+            }
+            self.lock_running().remove(&job.job);
+            self.send(AgentMessage::JobFinished(JobFinished { job, result, chunks })).await;
+        }
         let spool = self.spool.clone();
         let ledger = self.ledger.clone();
-        let ended = result.clone();
-        let recorded = off_reactor(move || -> Result<(), AckError> {
-            // Output first: a durable end always comes with durable output.
+        let persisted = off_reactor(move || -> Result<(), AckError> {
             spool.sync(job.job)?;
-            ledger.finish(job.job, ended, chunks, SystemTime::now())?;
+            ledger.persist(job.job)?;
             Ok(())
         })
         .await;
-        if let Err(err) = recorded {
-            tracing::error!(error = %Chain(&err), "cannot record the job's end durably; sending it anyway");
+        if let Err(err) = persisted {
+            tracing::error!(error = %Chain(&err), "cannot record the job's end durably; a crash now would report it lost");
         }
-        self.lock_running().remove(&job.job);
-        self.send(AgentMessage::JobFinished(JobFinished { job, result, chunks })).await;
     }
 
     /// Spools one chunk and sends it. `Err` when the spool refused it (full, or the disk

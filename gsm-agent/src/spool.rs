@@ -122,16 +122,31 @@ impl Spool {
         written.map_err(|source| Error::Io { path: job_dir.join(name), source })
     }
 
-    /// Makes every chunk of `job` durable: fsyncs each file and the directories.
+    /// Makes every chunk of `job` durable: fsyncs each file and the directories. A chunk (or the
+    /// whole job) removed meanwhile because the server acknowledged it needs no fsync.
     pub fn sync(&self, job: JobId) -> Result<(), Error> {
         let job_dir = self.job_dir(job);
         if !job_dir.exists() {
             return Ok(());
         }
-        for file in read_dir(&job_dir)? {
-            std::fs::File::open(&file).and_then(|f| f.sync_all()).map_err(io_error(&file))?;
+        let gone = |err: &io::Error| err.kind() == io::ErrorKind::NotFound;
+        let files = match read_dir(&job_dir) {
+            Ok(files) => files,
+            Err(Error::Io { source, .. }) if gone(&source) => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        for file in files {
+            match std::fs::File::open(&file).and_then(|f| f.sync_all()) {
+                Ok(()) => {}
+                Err(err) if gone(&err) => {}
+                Err(err) => return Err(io_error(&file)(err)),
+            }
         }
-        durable::sync_dir(&job_dir).map_err(io_error(&job_dir))?;
+        match durable::sync_dir(&job_dir) {
+            Ok(()) => {}
+            Err(err) if gone(&err) => {}
+            Err(err) => return Err(io_error(&job_dir)(err)),
+        }
         durable::sync_dir(&self.dir).map_err(io_error(&self.dir))
     }
 

@@ -61,11 +61,20 @@ pub mod kinds {
     pub const JOB_TIMED_OUT: &str = "job.timed_out";
     /// A job ended `lost`.
     pub const JOB_LOST: &str = "job.lost";
+    /// A schedule's due time was claimed past its starting deadline and did not run.
+    pub const SCHEDULE_MISSED: &str = "schedule.missed";
     /// The prefix of every game event's kind.
     pub const GAME_PREFIX: &str = "game.";
     /// Every server kind, for validation and documentation.
-    pub const SERVER: [&str; 6] =
-        [HOST_ONLINE, HOST_STALE, HOST_OFFLINE, JOB_FAILED, JOB_TIMED_OUT, JOB_LOST];
+    pub const SERVER: [&str; 7] = [
+        HOST_ONLINE,
+        HOST_STALE,
+        HOST_OFFLINE,
+        JOB_FAILED,
+        JOB_TIMED_OUT,
+        JOB_LOST,
+        SCHEDULE_MISSED,
+    ];
 }
 
 /// The kind whose event clears an alert of `kind` by default: a host back online clears it
@@ -212,7 +221,8 @@ pub enum RuleError {
     /// The kind is neither a server kind nor `game.<kind>`.
     #[error(
         "unknown event kind {kind:?}; expected one of host.online, host.stale, host.offline, \
-         job.failed, job.timed_out, job.lost, or game.<kind> such as game.player_connected"
+         job.failed, job.timed_out, job.lost, schedule.missed, or game.<kind> such as \
+         game.player_connected"
     )]
     UnknownKind {
         /// The kind given.

@@ -17,11 +17,12 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::agent::{EnrollRequest, EnrollResponse};
 use crate::rest::{
-    AcceptInvite, ApiKey, ApiKeyCreated, AuditEntry, CreateApiKey, CreateHost, CreateInvite,
-    CreateJob, ErrorBody, Game, GameEvent, GameList, GameTypeList, Host, HostCreated, Invite,
-    InviteAccepted, InviteCreated, Job, JobLogs, Login, Me, Member, Org, OrgMembership, OrgName,
-    Page, PatchSchedule, PutGame, RefreshRequest, Schedule, ScheduleFire, ScheduleSpec, SetRole,
-    TokenPair,
+    AcceptInvite, Alert, AlertRule, AlertRuleSpec, ApiKey, ApiKeyCreated, AuditEntry, CreateApiKey,
+    CreateHost, CreateInvite, CreateJob, ErrorBody, Game, GameEvent, GameList, GameTypeList, Host,
+    HostCreated, Invite, InviteAccepted, InviteCreated, Job, JobLogs, Login, MarkedRead, Me,
+    Member, Notification, Org, OrgMembership, OrgName, OrgSettings, Page, PatchSchedule,
+    PatchSettings, PutGame, RefreshRequest, Schedule, ScheduleFire, ScheduleSpec, SetRole,
+    StreamEvent, TokenPair, UnreadCount,
 };
 
 /// Where the components live in an OpenAPI document, as a JSON pointer.
@@ -97,6 +98,17 @@ bridge!(
     Schedule,
     Page<Schedule>,
     Page<ScheduleFire>,
+    AlertRuleSpec,
+    AlertRule,
+    Page<AlertRule>,
+    Page<Alert>,
+    Notification,
+    Page<Notification>,
+    UnreadCount,
+    MarkedRead,
+    StreamEvent,
+    OrgSettings,
+    PatchSettings,
 );
 
 /// A page of hosts: `utoipa`'s route attributes name a generic body through an alias.
@@ -127,6 +139,15 @@ pub type SchedulePage = Page<Schedule>;
 
 /// A page of a schedule's fires.
 pub type ScheduleFirePage = Page<ScheduleFire>;
+
+/// A page of an org's alert rules.
+pub type AlertRulePage = Page<AlertRule>;
+
+/// A page of an org's alerts.
+pub type AlertPage = Page<Alert>;
+
+/// A page of an org's notifications.
+pub type NotificationPage = Page<Notification>;
 
 /// Stands for [`JobState`] where a route takes one as a parameter: gsm-core has no utoipa traits,
 /// and its schema is already among the [`components`] (a [`Job`] holds one).

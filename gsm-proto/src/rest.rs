@@ -525,7 +525,8 @@ pub struct AlertRuleSpec {
     /// Unique within the org, 1–64 characters.
     pub name: String,
     /// The event kind it matches: `host.online`, `host.stale`, `host.offline`, `job.failed`,
-    /// `job.timed_out`, `job.lost`, or `game.<kind>` (`game.player_connected`, `game.chat`, …).
+    /// `job.timed_out`, `job.lost`, `schedule.missed`, or `game.<kind>` (`game.player_connected`,
+    /// `game.chat`, …).
     pub kind: String,
     /// Only this host's events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -821,4 +822,167 @@ pub struct ScheduleFire {
     /// The jobs it created.
     #[serde(default)]
     pub jobs: Vec<JobId>,
+}
+
+/// Where an alert is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// Raised and waiting for its resolving event.
+    Open,
+    /// Its resolving event came.
+    Resolved,
+    /// A one-shot alert: raised, and nothing resolves it.
+    Fired,
+}
+
+/// What happened to an alert: the two changes that are delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertChange {
+    /// It was raised.
+    Raised,
+    /// It was resolved.
+    Resolved,
+}
+
+/// An alert as the API shows it (`…/alerts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Alert {
+    /// Its id (also the pagination cursor: ids order alerts by time).
+    pub id: Uuid,
+    /// The rule that raised it.
+    pub rule: Uuid,
+    /// The rule's name when it was raised.
+    pub rule_name: String,
+    /// The host it is about, if any.
+    #[serde(default)]
+    pub host: Option<HostId>,
+    /// The game instance it is about, if any.
+    #[serde(default)]
+    pub game: Option<String>,
+    /// The event kind that raised it.
+    pub kind: String,
+    /// How loud it is.
+    pub severity: gsm_core::rules::Severity,
+    /// What it says, for people.
+    pub message: String,
+    /// Open, resolved or fired.
+    pub status: AlertStatus,
+    /// When it was raised (RFC 3339).
+    pub raised_at: String,
+    /// When it was resolved, once it was.
+    #[serde(default)]
+    pub resolved_at: Option<String>,
+}
+
+/// An in-app notification (`…/notifications`): one per alert change delivered to `in_app`.
+/// Notifications belong to the org, and so does their read mark: one member marking one read
+/// marks it read for the whole org, like a shared on-call inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Notification {
+    /// Its id (also the pagination cursor).
+    pub id: Uuid,
+    /// The alert it is about.
+    pub alert: Uuid,
+    /// Raised or resolved.
+    pub change: AlertChange,
+    /// The alert's severity.
+    pub severity: gsm_core::rules::Severity,
+    /// A one-line title.
+    pub title: String,
+    /// When it was stored (RFC 3339).
+    pub created_at: String,
+    /// When it was first marked read; absent while unread.
+    #[serde(default)]
+    pub read_at: Option<String>,
+}
+
+/// `GET …/notifications/unread-count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UnreadCount {
+    /// Notifications of the org not yet marked read.
+    pub unread: u64,
+}
+
+/// `POST …/notifications/read-all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MarkedRead {
+    /// Notifications this call marked read (those already read are not counted).
+    pub marked: u64,
+}
+
+/// One text frame of the org's live stream `GET …/stream` (a WebSocket): what changed in the org,
+/// as it happens. The stream carries changes only; a client reads the lists first, then applies
+/// the frames. A client that falls too far behind is closed (code 1013, "try again later") and
+/// should re-read the lists and reconnect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// A job was created or changed state: the job as `GET …/jobs/{job}` shows it.
+    Job(Job),
+    /// A host's presence changed.
+    Presence {
+        /// The host.
+        host: HostId,
+        /// Online, stale or offline.
+        status: Presence,
+        /// When the server saw the change (RFC 3339).
+        at: String,
+    },
+    /// An alert was raised or resolved.
+    Alert {
+        /// Raised or resolved.
+        change: AlertChange,
+        /// The alert after the change.
+        alert: Alert,
+    },
+    /// An in-app notification was stored.
+    Notification(Notification),
+}
+
+/// A Discord webhook as the API shows it: never its URL, which is a secret (whoever holds it can
+/// post to the channel), only its last four characters to tell two apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DiscordWebhook {
+    /// Its name in the org; channels name it as `discord:<name>`.
+    pub name: String,
+    /// The URL's last four characters.
+    pub url_last4: String,
+    /// Why Discord refused it for good (a 4xx other than 429), if it did; replace the URL to
+    /// clear it.
+    #[serde(default)]
+    pub broken_reason: Option<String>,
+    /// When it was marked broken.
+    #[serde(default)]
+    pub broken_at: Option<String>,
+    /// When it was added or last replaced.
+    pub created_at: String,
+}
+
+/// `GET …/settings`: the org's alert settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OrgSettings {
+    /// The org's Discord webhooks, by name.
+    pub discord_webhooks: Vec<DiscordWebhook>,
+    /// Where a rule without its own `channels` delivers.
+    pub default_channels: Vec<String>,
+    /// Hosts a webhook URL may point at besides Discord's. Set in the server's configuration
+    /// (`alert_webhook_hosts`), not per org: letting an org add hosts would let its admins aim
+    /// the server's requests at internal addresses.
+    pub webhook_hosts: Vec<String>,
+}
+
+/// `PATCH …/settings`: what to change; absent fields stay.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchSettings {
+    /// Webhooks by name (letters, digits, `-`, `_`, `.`; 1-64): a URL adds or replaces one (and
+    /// clears its broken mark), `null` removes it. URLs must be Discord webhook URLs (or point at
+    /// a host of `webhook_hosts`); they are stored, never shown again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discord_webhooks: Option<BTreeMap<String, Option<String>>>,
+    /// New default channels: `in_app` and `discord:<webhook name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_channels: Option<Vec<String>>,
 }

@@ -8,11 +8,12 @@ use schemars::{Schema, schema_for};
 
 use crate::agent::{AgentMessage, EnrollRequest, EnrollResponse, ServerMessage};
 use crate::rest::{
-    AcceptInvite, ApiKey, ApiKeyCreated, AuditEntry, CreateApiKey, CreateHost, CreateInvite,
-    CreateJob, ErrorBody, Game, GameEvent, GameList, GameTypeList, Host, HostCreated, Invite,
-    InviteAccepted, InviteCreated, Job, JobLogs, Login, Me, Member, Org, OrgInitialized,
-    OrgMembership, OrgName, Page, PatchSchedule, PutGame, RefreshRequest, Schedule, ScheduleFire,
-    ScheduleSpec, SetRole, TokenPair, User,
+    AcceptInvite, Alert, AlertRule, AlertRuleSpec, ApiKey, ApiKeyCreated, AuditEntry, CreateApiKey,
+    CreateHost, CreateInvite, CreateJob, ErrorBody, Game, GameEvent, GameList, GameTypeList, Host,
+    HostCreated, Invite, InviteAccepted, InviteCreated, Job, JobLogs, Login, MarkedRead, Me,
+    Member, Notification, Org, OrgInitialized, OrgMembership, OrgName, OrgSettings, Page,
+    PatchSchedule, PatchSettings, PutGame, RefreshRequest, Schedule, ScheduleFire, ScheduleSpec,
+    SetRole, StreamEvent, TokenPair, UnreadCount, User,
 };
 
 /// Every published schema, by file stem.
@@ -64,5 +65,16 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("schedule", schema_for!(Schedule)),
         ("schedule-page", schema_for!(Page<Schedule>)),
         ("schedule-fire-page", schema_for!(Page<ScheduleFire>)),
+        ("alert-rule-spec", schema_for!(AlertRuleSpec)),
+        ("alert-rule", schema_for!(AlertRule)),
+        ("alert-rule-page", schema_for!(Page<AlertRule>)),
+        ("alert-page", schema_for!(Page<Alert>)),
+        ("notification", schema_for!(Notification)),
+        ("notification-page", schema_for!(Page<Notification>)),
+        ("unread-count", schema_for!(UnreadCount)),
+        ("marked-read", schema_for!(MarkedRead)),
+        ("stream-event", schema_for!(StreamEvent)),
+        ("org-settings", schema_for!(OrgSettings)),
+        ("patch-settings", schema_for!(PatchSettings)),
     ]
 }

@@ -21,6 +21,7 @@ use tokio::sync::broadcast;
 use crate::alerts::service::AlertBus;
 use crate::config::{Database, Settings};
 use crate::gateway::AgentRegistry;
+use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::store::{PostgresStore, SqliteStore, Store};
 use crate::{background, gateway, http};
@@ -51,6 +52,8 @@ pub struct Shared {
     pub auth: http::auth::AuthState,
     /// Events for the alert rules, and the wake-ups of the alert tasks.
     pub alerts: AlertBus,
+    /// The orgs' live streams (`…/stream`).
+    pub live: LiveHub,
 }
 
 /// The latest heartbeat of each host since this process started.
@@ -86,6 +89,7 @@ impl AppState {
                 job_events,
                 auth,
                 alerts: AlertBus::default(),
+                live: LiveHub::default(),
             }),
         })
     }
@@ -101,7 +105,8 @@ impl AppState {
         self.heartbeats.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Logs a host's presence change and hands it to the alert rules as `host.<status>`.
+    /// Logs a host's presence change, hands it to the alert rules as `host.<status>` and
+    /// publishes it to the org's live streams.
     pub fn presence_changed(&self, change: &Transition) {
         tracing::info!(host.id = %change.host, from = %change.from, to = %change.to, "host presence changed");
         let kind = match change.to {
@@ -109,7 +114,9 @@ impl AppState {
             Presence::Stale => rules::kinds::HOST_STALE,
             Presence::Offline => rules::kinds::HOST_OFFLINE,
         };
-        self.alerts.emit_host(change.host, kind, Timestamp::now());
+        let now = Timestamp::now();
+        self.alerts.emit_host(change.host, kind, now);
+        crate::live::presence_changed(self, change.host, change.to, now);
     }
 
     /// Records a heartbeat in memory: presence now, the store at the next flush.

@@ -110,6 +110,7 @@ pub async fn sweep_overdue_jobs(state: &AppState) {
             Ok(lost) => {
                 tracing::info!(job.id = %job.id, host.id = %job.host, "job lost: deadline passed");
                 let _ = state.job_events.send(job.id);
+                crate::live::job_changed(state, &lost);
                 crate::dispatch::job_ended(state, &lost);
             }
             // Someone else moved it first (the agent took it, or another replica swept it).

@@ -46,6 +46,11 @@ fn change(job: &JobRecord, to: JobState) -> JobTransition {
 /// Sends a job to its host's agent if one is connected, moving it `queued → dispatched`.
 /// A `dispatched` job is re-sent as is. Anything else is left alone.
 pub async fn offer(state: &AppState, job: &JobRecord) -> StoreResult<()> {
+    // Every new job passes here (the API and the scheduler offer what they create), so this is
+    // where the org's streams hear of it.
+    if job.state == JobState::Queued {
+        crate::live::job_changed(state, job);
+    }
     if !state.agents.is_connected(job.host) {
         return Ok(());
     }
@@ -54,7 +59,10 @@ pub async fn offer(state: &AppState, job: &JobRecord) -> StoreResult<()> {
             let mut next = change(job, JobState::Dispatched);
             next.attempt = Some(job.attempt + 1);
             match state.store.transition_job(&next).await {
-                Ok(job) => job,
+                Ok(job) => {
+                    crate::live::job_changed(state, &job);
+                    job
+                }
                 // Another path dispatched it first and sends it; nothing to do.
                 Err(StoreError::Conflict { .. }) => return Ok(()),
                 Err(err) => return Err(err),
@@ -148,6 +156,7 @@ pub async fn settle(state: &AppState, id: JobId, end: End) -> StoreResult<JobRec
         match state.store.transition_job(&next).await {
             Ok(updated) => {
                 let _ = state.job_events.send(id);
+                crate::live::job_changed(state, &updated);
                 if step_to == JobState::Running && job.state != JobState::Running {
                     observe_dispatch_latency(state, &updated);
                 }
@@ -198,6 +207,7 @@ pub async fn cancel(
                             let _ = state.agents.send(updated.host, cancel_message(&updated));
                         }
                         let _ = state.job_events.send(updated.id);
+                        crate::live::job_changed(state, &updated);
                         return Ok(Cancelled::Now(updated));
                     }
                     Err(StoreError::Conflict { .. }) => {

@@ -4,7 +4,7 @@
 //! `dispatch` is the job service both call (they never write job state to the store directly);
 //! `store` is the database behind one trait; `background` holds the periodic tasks; `scheduler`
 //! fires cron schedules; `alerts` holds the rule service, the webhook SSRF guard and Discord
-//! delivery. The binary (`main.rs`) only parses the command line and maps errors to exit codes.
+//! delivery; `live` fans each org's changes out to its `…/stream` WebSockets. The binary (`main.rs`) only parses the command line and maps errors to exit codes.
 
 pub mod alerts;
 pub mod app;
@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod gateway;
 pub mod http;
 pub mod init;
+pub mod live;
 pub mod metrics;
 pub mod passwords;
 pub mod scheduler;

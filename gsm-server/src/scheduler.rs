@@ -224,6 +224,16 @@ async fn claim(
     }
     if outcome == FireOutcome::Missed {
         tracing::info!(schedule.id = %schedule.id, due_at = %due, "schedule fire missed");
+        let reason = claim.fire.reason.as_deref().unwrap_or("past its starting deadline");
+        let event = gsm_core::rules::Event {
+            kind: gsm_core::rules::kinds::SCHEDULE_MISSED.to_owned(),
+            host: None,
+            game: None,
+            text: format!("schedule {:?} missed its fire due at {due}: {reason}", spec.name),
+            players: None,
+            at_ms: clock.now().as_millisecond(),
+        };
+        state.alerts.emit(schedule.org, event);
     }
     Ok(Some(claim.fire))
 }

@@ -15,7 +15,7 @@ mod dispatch;
 mod fleet;
 mod logs;
 mod procfs;
-mod real_agent;
+pub mod real_agent;
 mod scale;
 pub(crate) mod server;
 pub(crate) mod stats;
@@ -112,6 +112,7 @@ impl Bench {
             backend,
             postgres_url: self.args.postgres_url.clone(),
             heartbeat_interval_ms: None,
+            webhook_hosts: Vec::new(),
         }
     }
 }

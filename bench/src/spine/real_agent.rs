@@ -113,6 +113,12 @@ impl RealAgent {
         self.child.id()
     }
 
+    /// Kills the agent with SIGKILL (no goodbye to the server) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The end of the agent's log, for an error message.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();

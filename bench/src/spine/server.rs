@@ -83,6 +83,8 @@ pub struct ServerConfig {
     pub postgres_url: String,
     /// `GSM_HEARTBEAT_INTERVAL_MS`, when not the default.
     pub heartbeat_interval_ms: Option<u64>,
+    /// `GSM_ALERT_WEBHOOK_HOSTS`: hosts webhooks may point at besides Discord's.
+    pub webhook_hosts: Vec<String>,
 }
 
 /// A running `gsm-server` child.
@@ -115,6 +117,11 @@ impl Server {
             }
             for name in ["GSM_CONFIG", "GSM_LISTEN", "GSM_DATA_DIR", "GSM_DATABASE_URL"] {
                 command.env_remove(name);
+            }
+            if config.webhook_hosts.is_empty() {
+                command.env_remove("GSM_ALERT_WEBHOOK_HOSTS");
+            } else {
+                command.env("GSM_ALERT_WEBHOOK_HOSTS", config.webhook_hosts.join(","));
             }
             match config.heartbeat_interval_ms {
                 Some(ms) => command.env("GSM_HEARTBEAT_INTERVAL_MS", ms.to_string()),
@@ -357,6 +364,7 @@ where
                 backend,
                 postgres_url: LOCAL_POSTGRES.into(),
                 heartbeat_interval_ms: None,
+                webhook_hosts: Vec::new(),
             };
             let mut server = Server::start(&binaries, &config).await?;
             let outcome = figure(&mut server, backend).await;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use gsm_agent::ledger::Ledger;
 use gsm_core::job::{
     CommandSpec, GameAction, HostId, JobId, JobKind, JobSpec, Requester, RequesterKind,
 };
@@ -133,9 +134,8 @@ args = [{{ int = {{ min = 0, max = 60 }} }}]
 
     /// The ledger record of `job`, as JSON, if the agent wrote one.
     pub fn ledger_record(&self, job: JobId) -> Option<serde_json::Value> {
-        let path = self.state().join("jobs").join(format!("{job}.json"));
-        let text = std::fs::read_to_string(path).ok()?;
-        serde_json::from_str(&text).ok()
+        let record = Ledger::read_record(&self.state().join("jobs"), job).ok()??;
+        serde_json::to_value(record).ok()
     }
 }
 

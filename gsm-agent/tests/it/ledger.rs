@@ -183,3 +183,102 @@ fn records_are_private_files_and_temporary_leftovers_are_swept() {
     let mode = std::fs::metadata(dir.path().join(&names[0])).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_staged_end_is_sent_from_memory_and_a_crash_before_it_is_persisted_reports_the_job_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (job, spec) = job();
+    {
+        let (ledger, _) = open(dir.path());
+        ledger.accept(job, &spec, SystemTime::now()).unwrap();
+        let end = End::Finished { result: result(), chunks: 0 };
+        assert!(ledger.stage_end(job.job, end.clone(), SystemTime::now()).unwrap());
+        assert!(!ledger.stage_end(job.job, end.clone(), SystemTime::now()).unwrap());
+        assert_eq!(ledger.get(job.job).unwrap().end, Some(end), "the end can be sent at once");
+        // The agent dies before `persist`.
+    }
+    let (ledger, recovery) = open(dir.path());
+    assert_eq!(recovery.lost, [job], "an end that never reached the disk is a lost job");
+    assert!(ledger.accept(job, &spec, SystemTime::now()).is_err(), "and it never runs again");
+}
+
+#[test]
+fn a_persisted_end_survives_and_an_ack_persists_a_staged_end_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (persisted, persisted_spec) = job();
+    let (acked, acked_spec) = job();
+    let end = End::Finished { result: result(), chunks: 1 };
+    {
+        let (ledger, _) = open(dir.path());
+        for (job, spec) in [(persisted, &persisted_spec), (acked, &acked_spec)] {
+            ledger.accept(job, spec, SystemTime::now()).unwrap();
+            ledger.stage_end(job.job, end.clone(), SystemTime::now()).unwrap();
+        }
+        ledger.persist(persisted.job).unwrap();
+        ledger.persist(persisted.job).unwrap();
+        // The server's ack can overtake the background persist.
+        assert!(ledger.ack_end(acked.job).unwrap());
+        ledger.persist(acked.job).unwrap();
+    }
+    let (ledger, recovery) = open(dir.path());
+    assert!(recovery.lost.is_empty(), "{recovery:?}");
+    assert_eq!(ledger.get(persisted.job).unwrap().end, Some(end.clone()));
+    let record = ledger.get(acked.job).unwrap();
+    assert_eq!(record.end, Some(end));
+    assert!(record.end_acked, "the ack mark survives the agent");
+    assert_eq!(ledger.unacked().iter().map(|r| r.job).collect::<Vec<_>>(), [persisted.job]);
+}
+
+#[test]
+fn a_damaged_process_record_is_the_remains_of_a_power_loss_and_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (job, spec) = job();
+    {
+        let (ledger, _) = open(dir.path());
+        ledger.accept(job, &spec, SystemTime::now()).unwrap();
+    }
+    std::fs::write(dir.path().join(format!("{}.pid", job.job)), "").unwrap();
+    let (ledger, recovery) = open(dir.path());
+    assert_eq!(recovery.lost, [job]);
+    assert!(recovery.killed.is_empty());
+    assert_eq!(ledger.get(job.job).unwrap().process, None);
+}
+
+#[test]
+fn pruning_removes_side_files_with_their_record_and_sweeps_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let (job, spec) = job();
+    let long_ago = SystemTime::now() - RETENTION - Duration::from_secs(60);
+    let child = sleeper();
+    let identity = ProcessIdentity::of(child.id()).unwrap();
+    {
+        let (ledger, _) = open(dir.path());
+        ledger.accept(job, &spec, long_ago).unwrap();
+        ledger.record_process(job.job, identity.clone()).unwrap();
+        ledger.finish(job.job, result(), 0, long_ago).unwrap();
+        ledger.ack_end(job.job).unwrap();
+    }
+    let id = job.job;
+    assert_eq!(
+        names_in(dir.path()),
+        [format!("{id}.acked"), format!("{id}.json"), format!("{id}.pid")]
+    );
+    let orphan = gsm_core::job::JobId::new();
+    std::fs::write(dir.path().join(format!("{orphan}.pid")), "{}").unwrap();
+    let (ledger, recovery) = open(dir.path());
+    assert_eq!(recovery.pruned, 1);
+    assert!(!ledger.contains(job.job));
+    assert!(names_in(dir.path()).is_empty(), "{:?}", names_in(dir.path()));
+    let mut child = child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

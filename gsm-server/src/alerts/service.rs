@@ -6,7 +6,7 @@
 //! task owns one [`Engine`] per org, so a rule only ever sees its org's events; it persists each
 //! decision (the alert and its outbox rows in one transaction) before it looks at the next event.
 //! Another task claims due outbox rows and delivers them: in-app rows become notifications (and
-//! are pushed to the org's live stream), Discord rows are posted with redirects disabled to an
+//! are published to the org's live streams, like each raise and resolve), Discord rows are posted with redirects disabled to an
 //! address checked against the allow-list after resolution.
 
 use std::collections::HashMap;
@@ -19,13 +19,14 @@ use gsm_core::rules::{Action, Engine, Event, Remediation, Rule, RuleId, Subject,
 use gsm_proto::rest::AlertRuleSpec;
 use jiff::Timestamp;
 use regex::RegexBuilder;
-use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
 use crate::alerts::discord::{self, Answer, Embed};
+use crate::alerts::remediation::{self, RemediationJob};
 use crate::alerts::webhook_url::AllowList;
 use crate::app::AppState;
-use crate::store::alerts::{AlertChange, Delivery, DeliveryOutcome, NewAlert, NotificationRecord};
+use crate::store::alerts::{AlertChange, Delivery, DeliveryOutcome, NewAlert};
 use crate::store::{OrgId, StoreResult};
 
 /// Events waiting for the rule engine at most; more are dropped and counted.
@@ -56,8 +57,6 @@ pub struct AlertBus {
     pub rules_changed: Notify,
     /// Deliveries were queued: the outbox worker looks at once.
     pub outbox: Notify,
-    /// Notifications as they are stored, for the orgs' live streams.
-    pub live: broadcast::Sender<NotificationRecord>,
     /// Each connected host's org (presence knows hosts only).
     hosts: Mutex<HashMap<HostId, OrgId>>,
     /// Events dropped because the queue was full.
@@ -67,13 +66,11 @@ pub struct AlertBus {
 impl Default for AlertBus {
     fn default() -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let (live, _) = broadcast::channel(1024);
         Self {
             tx,
             rx: Mutex::new(Some(rx)),
             rules_changed: Notify::new(),
             outbox: Notify::new(),
-            live,
             hosts: Mutex::new(HashMap::new()),
             dropped: AtomicU64::new(0),
         }
@@ -92,6 +89,11 @@ impl AlertBus {
     /// Remembers a connected host's org, so its presence changes reach its org's rules.
     pub fn know_host(&self, host: HostId, org: OrgId) {
         self.hosts.lock().unwrap_or_else(|p| p.into_inner()).insert(host, org);
+    }
+
+    /// The org of a host connected to this process since it started.
+    pub fn org_of(&self, host: HostId) -> Option<OrgId> {
+        self.hosts.lock().unwrap_or_else(|p| p.into_inner()).get(&host).copied()
     }
 
     /// Forgets a deleted host.
@@ -114,8 +116,7 @@ impl AlertBus {
 
     /// Queues an event of a connected host for the host's org, if the host is known.
     pub fn emit_for_host(&self, host: HostId, event: Event) {
-        let org = self.hosts.lock().unwrap_or_else(|p| p.into_inner()).get(&host).copied();
-        if let Some(org) = org {
+        if let Some(org) = self.org_of(host) {
             self.emit(org, event);
         }
     }
@@ -270,8 +271,10 @@ async fn reload(
 }
 
 async fn act(state: &AppState, org: OrgId, rules: &OrgRules, event: &Event, actions: Vec<Action>) {
+    // The alerts this batch raised, so a remediation that follows its raise is keyed by it.
+    let mut raised: HashMap<(RuleId, Subject), Uuid> = HashMap::new();
     for action in actions {
-        if let Err(err) = act_one(state, org, rules, event, action).await {
+        if let Err(err) = act_one(state, org, rules, event, action, &mut raised).await {
             tracing::warn!(org.id = %org, error = %err, "could not record an alert decision");
         }
     }
@@ -284,6 +287,7 @@ async fn act_one(
     rules: &OrgRules,
     event: &Event,
     action: Action,
+    raised_now: &mut HashMap<(RuleId, Subject), Uuid>,
 ) -> StoreResult<()> {
     match action {
         Action::Raise { rule, subject, severity, open } => {
@@ -305,6 +309,8 @@ async fn act_one(
             };
             if let Some(raised) = state.store.raise_alert(&alert, &channels).await? {
                 tracing::info!(org.id = %org, alert.id = %raised.id, rule = %spec.name, "alert raised");
+                crate::live::alert_changed(state, AlertChange::Raised, &raised);
+                raised_now.insert((rule, subject), raised.id);
             }
         }
         Action::Resolve { rule, subject } => {
@@ -317,10 +323,16 @@ async fn act_one(
                 .await?;
             if let Some(resolved) = resolved {
                 tracing::info!(org.id = %org, alert.id = %resolved.id, "alert resolved");
+                crate::live::alert_changed(state, AlertChange::Resolved, &resolved);
             }
         }
         Action::Remediate { rule, subject, action } => {
-            tracing::info!(org.id = %org, rule.id = %rule, ?subject, %action, "remediation due");
+            let key = match raised_now.get(&(rule, subject.clone())) {
+                Some(alert) => remediation::key_for_alert(*alert),
+                None => remediation::key_for_event(rule, &subject, event.at_ms),
+            };
+            let job = RemediationJob { org, rule, subject: &subject, action: &action, key };
+            remediation::start(state, &job).await?;
         }
         Action::RemediationLimited { rule, subject, max_runs } => {
             tracing::warn!(
@@ -399,7 +411,7 @@ async fn deliver(
         let title = format!("{}: {}", if resolved { "Resolved" } else { "Alert" }, alert.rule_name);
         return match state.store.deliver_in_app(delivery, &title, Timestamp::now()).await {
             Ok(notification) => {
-                let _ = state.alerts.live.send(notification);
+                crate::live::notification_stored(state, &notification);
                 None
             }
             Err(err) => Some(retry(delivery, format!("storing the notification: {err}"))),

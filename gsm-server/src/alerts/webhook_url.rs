@@ -33,7 +33,7 @@ pub enum WebhookUrlError {
     /// A host not on the allow-list.
     #[error(
         "webhook host {host:?} is not allowed; use a discord.com webhook, or add the host to \
-         the server's alerts.webhook_hosts setting"
+         the server's alert_webhook_hosts setting"
     )]
     HostNotAllowed {
         /// The host given.

@@ -71,6 +71,9 @@ pub enum Action {
     ManageGames,
     /// Create, change, suspend or delete cron schedules.
     ManageSchedules,
+    /// Create, change or delete alert rules; change the org's alert settings (webhooks, default
+    /// channels).
+    ManageAlerts,
     /// Create, list or revoke API keys.
     ManageApiKeys,
     /// Invite, re-role or remove members.
@@ -85,12 +88,13 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the table in ARCHITECTURE.md.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::Read,
         Action::RunJobs,
         Action::ManageHosts,
         Action::ManageGames,
         Action::ManageSchedules,
+        Action::ManageAlerts,
         Action::ManageApiKeys,
         Action::ManageMembers,
         Action::ReadAudit,
@@ -132,6 +136,7 @@ impl Role {
             Action::ManageHosts
             | Action::ManageGames
             | Action::ManageSchedules
+            | Action::ManageAlerts
             | Action::ManageApiKeys
             | Action::ManageMembers
             | Action::ReadAudit
@@ -447,13 +452,15 @@ mod tests {
 
     #[test]
     fn roles_allow_what_the_table_says() {
-        // Columns: Read, RunJobs, ManageHosts, ManageGames, ManageSchedules, ManageApiKeys,
-        // ManageMembers, ReadAudit, UpdateOrg, DeleteOrg — the table in ARCHITECTURE.md.
+        // Columns: Read, RunJobs, ManageHosts, ManageGames, ManageSchedules, ManageAlerts,
+        // ManageApiKeys, ManageMembers, ReadAudit, UpdateOrg, DeleteOrg — the table in
+        // ARCHITECTURE.md.
+        let (y, n) = (true, false);
         let table = [
-            (Role::Owner, [true, true, true, true, true, true, true, true, true, true]),
-            (Role::Admin, [true, true, true, true, true, true, true, true, true, false]),
-            (Role::Operator, [true, true, false, false, false, false, false, false, false, false]),
-            (Role::Viewer, [true, false, false, false, false, false, false, false, false, false]),
+            (Role::Owner, [y, y, y, y, y, y, y, y, y, y, y]),
+            (Role::Admin, [y, y, y, y, y, y, y, y, y, y, n]),
+            (Role::Operator, [y, y, n, n, n, n, n, n, n, n, n]),
+            (Role::Viewer, [y, n, n, n, n, n, n, n, n, n, n]),
         ];
         for (role, expected) in table {
             let got = Action::ALL.map(|a| role.may(a));

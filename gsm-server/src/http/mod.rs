@@ -5,6 +5,8 @@
 //! authenticating the caller for that org ([`auth::authenticate`]), so a route cannot forget it.
 //! Bodies are validated before anything is stored; errors are [`ApiError`]s.
 
+mod alert_rules;
+mod alerts;
 mod api_keys;
 mod audit;
 pub mod auth;
@@ -14,14 +16,18 @@ pub(crate) mod games;
 mod health;
 mod hosts;
 mod invites;
-mod jobs;
+pub(crate) mod jobs;
 mod logs;
 mod members;
+mod notifications;
 mod openapi;
 mod orgs;
 pub mod rate_limit;
 mod schedules;
+mod settings;
+mod stream;
 mod users;
+pub(crate) mod views;
 pub mod web;
 
 use axum::Router;
@@ -69,9 +75,30 @@ pub fn routes() -> Router<AppState> {
                 .delete(schedules::delete),
         )
         .route("/api/v1/orgs/{org}/schedules/{schedule}/fires", get(schedules::fires))
+        .route("/api/v1/orgs/{org}/stream", get(stream::connect))
+        .merge(alert_routes())
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .merge(access_routes())
         .fallback(web::fallback)
+}
+
+/// Alert rules, the alert history, notifications and the org's alert settings.
+fn alert_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/orgs/{org}/alert-rules", get(alert_rules::list).post(alert_rules::create))
+        .route(
+            "/api/v1/orgs/{org}/alert-rules/{rule}",
+            get(alert_rules::get).put(alert_rules::replace).delete(alert_rules::delete),
+        )
+        .route("/api/v1/orgs/{org}/alerts", get(alerts::list))
+        .route("/api/v1/orgs/{org}/settings", get(settings::get).patch(settings::patch))
+        .route("/api/v1/orgs/{org}/notifications", get(notifications::list))
+        .route("/api/v1/orgs/{org}/notifications/unread-count", get(notifications::unread_count))
+        .route("/api/v1/orgs/{org}/notifications/read-all", post(notifications::mark_all_read))
+        .route(
+            "/api/v1/orgs/{org}/notifications/{notification}/read",
+            post(notifications::mark_read),
+        )
 }
 
 /// Users, orgs, members, invites, API keys and the audit log.

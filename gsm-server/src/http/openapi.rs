@@ -90,6 +90,19 @@ const HOST_CREDENTIAL: &str = "host_credential";
         super::schedules::patch,
         super::schedules::delete,
         super::schedules::fires,
+        super::stream::connect,
+        super::alert_rules::list,
+        super::alert_rules::create,
+        super::alert_rules::get,
+        super::alert_rules::replace,
+        super::alert_rules::delete,
+        super::alerts::list,
+        super::notifications::list,
+        super::notifications::unread_count,
+        super::notifications::mark_read,
+        super::notifications::mark_all_read,
+        super::settings::get,
+        super::settings::patch,
     ),
     modifiers(&Shared),
 )]
@@ -157,6 +170,28 @@ pub(super) struct SchedulePath {
     org: Uuid,
     /// The schedule's id.
     schedule: Uuid,
+}
+
+/// Path parameters of one alert rule.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, reason = "described in the document, never extracted")]
+pub(super) struct AlertRulePath {
+    /// The org's id.
+    org: Uuid,
+    /// The rule's id.
+    rule: Uuid,
+}
+
+/// Path parameters of one notification.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, reason = "described in the document, never extracted")]
+pub(super) struct NotificationPath {
+    /// The org's id.
+    org: Uuid,
+    /// The notification's id.
+    notification: Uuid,
 }
 
 /// Path parameters of one member.

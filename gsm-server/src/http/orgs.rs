@@ -154,7 +154,7 @@ pub(super) async fn update(
     tag = "orgs",
     params(OrgPath),
     responses(
-        (status = 204, description = "Deleted: its hosts' credentials are revoked and their agents disconnected."),
+        (status = 204, description = "Deleted: its hosts' credentials are revoked, their agents disconnected and its live streams closed."),
         (status = 403, description = "Only an owner may delete the org.", body = ErrorBody),
         (status = 404, description = "No such org for this credential.", body = ErrorBody),
     ),
@@ -175,6 +175,8 @@ pub(super) async fn delete(
     for host in &hosts {
         super::hosts::forget(&state, *host);
     }
+    // Its live streams end now too.
+    state.live.close_org(access.org);
     tracing::info!(org.id = %access.org, hosts = hosts.len(), "org deleted");
     Ok(StatusCode::NO_CONTENT)
 }

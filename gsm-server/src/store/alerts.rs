@@ -257,6 +257,32 @@ pub fn subject_key(host: Option<HostId>, game: Option<&str>) -> String {
     format!("{host}/{}", game.unwrap_or_default())
 }
 
+/// Which alerts a history page shows, newest first.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertFilter {
+    /// Only alerts in this status.
+    pub status: Option<AlertStatus>,
+    /// Only alerts of this rule.
+    pub rule: Option<Uuid>,
+    /// Only alerts about this host.
+    pub host: Option<HostId>,
+    /// Only alerts older than this one (the cursor).
+    pub before: Option<Uuid>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// Which notifications a page shows, newest first.
+#[derive(Debug, Clone, Copy)]
+pub struct NotificationFilter {
+    /// Only those not yet marked read.
+    pub unread_only: bool,
+    /// Only notifications older than this one (the cursor).
+    pub before: Option<Uuid>,
+    /// At most this many.
+    pub limit: u32,
+}
+
 /// The channels a rule without its own list uses when the org set none.
 pub const DEFAULT_CHANNELS: &[&str] = &["in_app"];
 
@@ -314,13 +340,8 @@ pub trait AlertStore: Send + Sync + 'static {
     ) -> StoreResult<Option<AlertRecord>>;
     /// Every open alert of every org (the rule engine's memory after a restart).
     async fn open_alerts(&self) -> StoreResult<Vec<AlertRecord>>;
-    /// The org's alerts, newest first, older than `before` when given.
-    async fn list_alerts(
-        &self,
-        org: OrgId,
-        before: Option<Uuid>,
-        limit: u32,
-    ) -> StoreResult<Vec<AlertRecord>>;
+    /// The org's alerts the filter selects, newest first.
+    async fn list_alerts(&self, org: OrgId, filter: &AlertFilter) -> StoreResult<Vec<AlertRecord>>;
 
     /// Claims up to `limit` deliveries due at `now`: each counts an attempt and is hidden from
     /// other claims for `lease_ms`, by when its outcome must be recorded or it is claimed again.
@@ -346,13 +367,16 @@ pub trait AlertStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<NotificationRecord>;
 
-    /// The org's notifications, newest first, older than `before` when given.
+    /// The org's notifications the filter selects, newest first.
     async fn list_notifications(
         &self,
         org: OrgId,
-        before: Option<Uuid>,
-        limit: u32,
+        filter: &NotificationFilter,
     ) -> StoreResult<Vec<NotificationRecord>>;
+    /// How many of the org's notifications are not yet marked read.
+    async fn unread_notifications(&self, org: OrgId) -> StoreResult<u64>;
+    /// Marks every unread notification of the org read; returns how many it marked.
+    async fn mark_all_notifications_read(&self, org: OrgId, now: Timestamp) -> StoreResult<u64>;
     /// Marks a notification read (a second call keeps the first time).
     async fn mark_notification_read(
         &self,
@@ -807,19 +831,22 @@ macro_rules! alert_store {
             async fn list_alerts(
                 &self,
                 org: $crate::store::OrgId,
-                before: Option<uuid::Uuid>,
-                limit: u32,
+                filter: &$crate::store::alerts::AlertFilter,
             ) -> $crate::store::StoreResult<Vec<$crate::store::alerts::AlertRecord>> {
                 let sql = concat!(
                     "SELECT ",
                     $crate::store::alerts::alert_columns!(alert),
                     " FROM alerts WHERE org = $1 AND ($2 IS NULL OR id < $2) \
-                     ORDER BY id DESC LIMIT $3",
+                     AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR rule = $4) \
+                     AND ($5 IS NULL OR host = $5) ORDER BY id DESC LIMIT $6",
                 );
                 let rows: Vec<$crate::store::alerts::AlertRow> = sqlx::query_as(sql)
                     .bind(org.0)
-                    .bind(before)
-                    .bind(i64::from(limit))
+                    .bind(filter.before)
+                    .bind(filter.status.map(|s| s.as_str()))
+                    .bind(filter.rule)
+                    .bind(filter.host.map(|h| h.0))
+                    .bind(i64::from(filter.limit))
                     .fetch_all(&self.$reader)
                     .await
                     .map_err($crate::store::convert::db("alert"))?;
@@ -954,19 +981,19 @@ macro_rules! alert_store {
             async fn list_notifications(
                 &self,
                 org: $crate::store::OrgId,
-                before: Option<uuid::Uuid>,
-                limit: u32,
+                filter: &$crate::store::alerts::NotificationFilter,
             ) -> $crate::store::StoreResult<Vec<$crate::store::alerts::NotificationRecord>> {
                 let sql = concat!(
                     "SELECT ",
                     $crate::store::alerts::alert_columns!(notification),
                     " FROM notifications WHERE org = $1 AND ($2 IS NULL OR id < $2) \
-                     ORDER BY id DESC LIMIT $3",
+                     AND ($3 = FALSE OR read_at IS NULL) ORDER BY id DESC LIMIT $4",
                 );
                 let rows: Vec<$crate::store::alerts::NotificationRow> = sqlx::query_as(sql)
                     .bind(org.0)
-                    .bind(before)
-                    .bind(i64::from(limit))
+                    .bind(filter.before)
+                    .bind(filter.unread_only)
+                    .bind(i64::from(filter.limit))
                     .fetch_all(&self.$reader)
                     .await
                     .map_err($crate::store::convert::db("notification"))?;
@@ -974,6 +1001,39 @@ macro_rules! alert_store {
                     rows,
                     $crate::store::alerts::NotificationRow::into_record,
                 )
+            }
+
+            async fn unread_notifications(
+                &self,
+                org: $crate::store::OrgId,
+            ) -> $crate::store::StoreResult<u64> {
+                let count: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM notifications WHERE org = $1 AND read_at IS NULL",
+                )
+                .bind(org.0)
+                .fetch_one(&self.$reader)
+                .await
+                .map_err($crate::store::convert::db("notification"))?;
+                Ok(u64::try_from(count).unwrap_or_default())
+            }
+
+            async fn mark_all_notifications_read(
+                &self,
+                org: $crate::store::OrgId,
+                now: jiff::Timestamp,
+            ) -> $crate::store::StoreResult<u64> {
+                let db = $crate::store::convert::db;
+                let mut tx = self.write().await?;
+                let marked = sqlx::query(
+                    "UPDATE notifications SET read_at = $2 WHERE org = $1 AND read_at IS NULL",
+                )
+                .bind(org.0)
+                .bind(now.as_millisecond())
+                .execute(&mut *tx)
+                .await
+                .map_err(db("notification"))?;
+                tx.commit().await.map_err(db("notification"))?;
+                Ok(marked.rows_affected())
             }
 
             async fn mark_notification_read(

@@ -17,6 +17,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures_util::future::BoxFuture;
 use gsm_core::heartbeat::Heartbeat;
 use gsm_core::job::{HostId, JobId, JobState};
 use gsm_proto::agent::HostFacts;
@@ -90,6 +91,19 @@ impl PostgresStore {
     /// Starts a write transaction.
     async fn write(&self) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(db("database"))
+    }
+
+    /// Runs `write` in a transaction of its own and commits it when `write` succeeds (the
+    /// PostgreSQL side of the writes SQLite group-commits; see `SqliteStore::transact`).
+    async fn transact<R, F>(&self, write: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, StoreResult<R>> + Send + 'static,
+    {
+        let mut tx = self.write().await?;
+        let value = write(&mut tx).await?;
+        tx.commit().await.map_err(db("database"))?;
+        Ok(value)
     }
 
     async fn migrated(pool: PgPool) -> StoreResult<Self> {

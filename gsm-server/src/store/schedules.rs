@@ -421,76 +421,87 @@ macro_rules! schedule_store {
                 &self,
                 claim: &$crate::store::schedules::FireClaim,
             ) -> $crate::store::StoreResult<bool> {
-                let db = $crate::store::convert::db;
-                let fire = &claim.fire;
-                let due = fire.due_at.as_millisecond();
-                let mut tx = self.write().await?;
-                // The compare-and-set: only the server that still sees `due` as next moves on.
-                let advanced: Option<(uuid::Uuid, i64)> = sqlx::query_as(
-                    "UPDATE schedules SET next_fire_at = $3, last_fire_at = $4 \
-                     WHERE id = $1 AND next_fire_at = $2 AND NOT suspend \
-                     RETURNING org, history_limit",
-                )
-                .bind(fire.schedule)
-                .bind(claim.expected.as_millisecond())
-                .bind(claim.next_fire_at.map(|at| at.as_millisecond()))
-                .bind(due)
-                .fetch_optional(&mut *tx)
+                let claim = claim.clone();
+                self.transact(move |conn| {
+                    Box::pin(async move {
+                        let db = $crate::store::convert::db;
+                        let fire = &claim.fire;
+                        let due = fire.due_at.as_millisecond();
+                        // The compare-and-set: only the server that still sees `due` as next
+                        // moves on.
+                        let advanced: Option<(uuid::Uuid, i64)> = sqlx::query_as(
+                            "UPDATE schedules SET next_fire_at = $3, last_fire_at = $4 \
+                             WHERE id = $1 AND next_fire_at = $2 AND NOT suspend \
+                             RETURNING org, history_limit",
+                        )
+                        .bind(fire.schedule)
+                        .bind(claim.expected.as_millisecond())
+                        .bind(claim.next_fire_at.map(|at| at.as_millisecond()))
+                        .bind(due)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(db("schedule"))?;
+                        let Some((org, history_limit)) = advanced else {
+                            return Ok(false);
+                        };
+                        let inserted = sqlx::query(
+                            "INSERT INTO schedule_fires (schedule, org, due_at, claimed_at, \
+                             outcome, reason, jobs) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                             ON CONFLICT (schedule, due_at) DO NOTHING",
+                        )
+                        .bind(fire.schedule)
+                        .bind(org)
+                        .bind(due)
+                        .bind(fire.claimed_at.as_millisecond())
+                        .bind(fire.outcome.as_str())
+                        .bind(&fire.reason)
+                        .bind(sqlx::types::Json(&fire.jobs))
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db("schedule fire"))?;
+                        sqlx::query(
+                            "DELETE FROM schedule_fires WHERE schedule = $1 AND due_at <= \
+                             (SELECT due_at FROM schedule_fires WHERE schedule = $1 \
+                              ORDER BY due_at DESC LIMIT 1 OFFSET $2) \
+                             AND due_at <> COALESCE((SELECT MAX(due_at) FROM schedule_fires \
+                              WHERE schedule = $1 AND outcome = 'started'), -1)",
+                        )
+                        .bind(fire.schedule)
+                        .bind(history_limit)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db("schedule fire"))?;
+                        // A due time an edit moved back onto is not fired twice; the schedule
+                        // still moves on.
+                        Ok(inserted.rows_affected() == 1)
+                    })
+                })
                 .await
-                .map_err(db("schedule"))?;
-                let Some((org, history_limit)) = advanced else {
-                    return Ok(false);
-                };
-                let inserted = sqlx::query(
-                    "INSERT INTO schedule_fires (schedule, org, due_at, claimed_at, outcome, \
-                     reason, jobs) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (schedule, due_at) DO NOTHING",
-                )
-                .bind(fire.schedule)
-                .bind(org)
-                .bind(due)
-                .bind(fire.claimed_at.as_millisecond())
-                .bind(fire.outcome.as_str())
-                .bind(&fire.reason)
-                .bind(sqlx::types::Json(&fire.jobs))
-                .execute(&mut *tx)
-                .await
-                .map_err(db("schedule fire"))?;
-                sqlx::query(
-                    "DELETE FROM schedule_fires WHERE schedule = $1 AND due_at <= \
-                     (SELECT due_at FROM schedule_fires WHERE schedule = $1 \
-                      ORDER BY due_at DESC LIMIT 1 OFFSET $2) \
-                     AND due_at <> COALESCE((SELECT MAX(due_at) FROM schedule_fires \
-                      WHERE schedule = $1 AND outcome = 'started'), -1)",
-                )
-                .bind(fire.schedule)
-                .bind(history_limit)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("schedule fire"))?;
-                // A due time an edit moved back onto is not fired twice; the schedule still
-                // moves on.
-                tx.commit().await.map_err(db("schedule"))?;
-                Ok(inserted.rows_affected() == 1)
             }
 
             async fn finish_fire(
                 &self,
                 fire: &$crate::store::schedules::FireRecord,
             ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "UPDATE schedule_fires SET outcome = $3, reason = $4, jobs = $5 \
-                     WHERE schedule = $1 AND due_at = $2",
-                )
-                .bind(fire.schedule)
-                .bind(fire.due_at.as_millisecond())
-                .bind(fire.outcome.as_str())
-                .bind(&fire.reason)
-                .bind(sqlx::types::Json(&fire.jobs))
-                .execute(&self.$writer)
+                let fire = fire.clone();
+                self.transact(move |conn| {
+                    Box::pin(async move {
+                        sqlx::query(
+                            "UPDATE schedule_fires SET outcome = $3, reason = $4, jobs = $5 \
+                             WHERE schedule = $1 AND due_at = $2",
+                        )
+                        .bind(fire.schedule)
+                        .bind(fire.due_at.as_millisecond())
+                        .bind(fire.outcome.as_str())
+                        .bind(&fire.reason)
+                        .bind(sqlx::types::Json(&fire.jobs))
+                        .execute(&mut *conn)
+                        .await
+                        .map_err($crate::store::convert::db("schedule fire"))?;
+                        Ok(())
+                    })
+                })
                 .await
-                .map_err($crate::store::convert::db("schedule fire"))?;
-                Ok(())
             }
 
             async fn list_fires(

@@ -16,6 +16,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::future::BoxFuture;
 use gsm_core::heartbeat::Heartbeat;
 use gsm_core::job::{HostId, JobId, JobState};
 use gsm_proto::agent::HostFacts;
@@ -127,6 +128,18 @@ impl SqliteStore {
     /// Starts a write transaction on the writer connection.
     async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db("database"))
+    }
+
+    /// Runs `write` on the writer connection in a transaction shared with other writes (see
+    /// [`GroupWriter`]) and returns once that transaction has committed.
+    async fn transact<R, F>(&self, write: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>>
+            + Send
+            + 'static,
+    {
+        self.group.write(write).await
     }
 
     /// Inserts the host and its join token in one transaction, after the idempotency-key lookup.

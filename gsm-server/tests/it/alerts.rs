@@ -15,7 +15,7 @@ use gsm_core::rules::Severity;
 use gsm_proto::agent::AgentMessage;
 use gsm_proto::rest::AlertRuleSpec;
 use gsm_server::store::access::AuditEntry;
-use gsm_server::store::alerts::{AlertStore, NewAlert};
+use gsm_server::store::alerts::{AlertFilter, AlertStore, NewAlert, NotificationFilter};
 use gsm_server::store::{OrgId, SqliteStore, Store};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -25,14 +25,14 @@ use crate::harness::{TestServer, eventually};
 /// A stand-in for Discord's webhook endpoint: records every request with its arrival time and
 /// answers 429 (with `retry_after`) to the first `limited` of them, 204 after.
 #[derive(Clone)]
-struct Discord {
+pub(crate) struct Discord {
     seen: Arc<Mutex<Vec<(Instant, Value)>>>,
     limited: usize,
     retry_after: f64,
 }
 
 impl Discord {
-    async fn start(limited: usize, retry_after: f64) -> (Discord, String) {
+    pub(crate) async fn start(limited: usize, retry_after: f64) -> (Discord, String) {
         let discord = Discord { seen: Arc::default(), limited, retry_after };
         let app = Router::new().route("/hook", post(hook)).with_state(discord.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -41,7 +41,7 @@ impl Discord {
         (discord, url)
     }
 
-    fn requests(&self) -> Vec<(Instant, Value)> {
+    pub(crate) fn requests(&self) -> Vec<(Instant, Value)> {
         self.seen.lock().unwrap().clone()
     }
 }
@@ -118,7 +118,15 @@ fn heartbeat(host: HostId, seq: u64) -> AgentMessage {
     })
 }
 
-async fn requests_at_least(discord: &Discord, n: usize) -> Vec<(Instant, Value)> {
+fn unread(unread_only: bool) -> NotificationFilter {
+    NotificationFilter { unread_only, before: None, limit: 10 }
+}
+
+fn all_alerts(before: Option<Uuid>) -> AlertFilter {
+    AlertFilter { status: None, rule: None, host: None, before, limit: 10 }
+}
+
+pub(crate) async fn requests_at_least(discord: &Discord, n: usize) -> Vec<(Instant, Value)> {
     eventually(|| async {
         let seen = discord.requests();
         (seen.len() >= n).then_some(seen)
@@ -153,9 +161,9 @@ async fn a_silent_host_raises_one_discord_alert_and_its_return_resolves_it_once(
     assert_eq!(discord.requests().len(), 2);
 
     let org = OrgId(server.org.org);
-    let notifications = server.state.store.list_notifications(org, None, 10).await.unwrap();
+    let notifications = server.state.store.list_notifications(org, &unread(false)).await.unwrap();
     assert_eq!(notifications.len(), 2, "one in-app notification per change");
-    let alerts = server.state.store.list_alerts(org, None, 10).await.unwrap();
+    let alerts = server.state.store.list_alerts(org, &all_alerts(None)).await.unwrap();
     assert_eq!(alerts.len(), 1);
     assert!(alerts[0].resolved_at.is_some());
     drop(agent);

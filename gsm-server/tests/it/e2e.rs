@@ -106,6 +106,8 @@ impl Server {
                 .arg(dir.join("server"))
                 .args(["--listen", &format!("127.0.0.1:{port}")])
                 .env("GSM_HEARTBEAT_INTERVAL_MS", "500")
+                // The alert tests deliver webhooks to a local stand-in for Discord.
+                .env("GSM_ALERT_WEBHOOK_HOSTS", "127.0.0.1")
                 .env("RUST_LOG", "info"),
             dir.join(format!("server-{generation}.log")),
         )
@@ -128,12 +130,17 @@ impl Server {
         .await
     }
 
+    /// The SQLite database file the server keeps its data in.
+    pub(crate) fn database(&self) -> PathBuf {
+        self.dir.join("server").join("gsm.sqlite3")
+    }
+
     pub(crate) fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// SIGKILLs the server and starts it again on the same port and data.
-    async fn crash_and_restart(&mut self) {
+    pub(crate) async fn crash_and_restart(&mut self) {
         self.process.kill();
         self.restarts += 1;
         self.process = Self::spawn(&self.dir, self.port, self.restarts);
@@ -160,6 +167,7 @@ pub(crate) struct Fixture {
     pub(crate) dir: TempDir,
     pub(crate) server: Server,
     pub(crate) client: Client,
+    pub(crate) org: OrgInitialized,
     pub(crate) host: HostId,
     agent_state: PathBuf,
     policy: PathBuf,
@@ -235,6 +243,7 @@ args = [{{ fixed = "{marks}" }}]
             dir,
             server,
             client,
+            org,
             host: created.host.id,
             agent_state,
             policy,

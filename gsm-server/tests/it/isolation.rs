@@ -10,6 +10,7 @@ use gsm_core::job::{HostId, JobId};
 use gsm_core::runner::Stream;
 use gsm_proto::rest::{ApiKeyCreated, ErrorBody, HostCreated, InviteCreated, Job};
 use gsm_server::store::access::{NewUser, UserId};
+use gsm_server::store::alerts::{AlertFilter, NewAlert, NotificationFilter};
 use gsm_server::store::games::{EventPlayer, GameEventFilter, NewGameEvent};
 use gsm_server::store::{JobFilter, NewLogChunk, OrgId};
 use serde_json::{Value, json};
@@ -36,6 +37,12 @@ pub struct Ids {
     pub key: u64,
     /// A schedule running a command on the host.
     pub schedule: Uuid,
+    /// An alert rule.
+    pub rule: Uuid,
+    /// An alert the rule raised about the host.
+    pub alert: Uuid,
+    /// The alert's in-app notification.
+    pub notification: Uuid,
 }
 
 impl Ids {
@@ -45,8 +52,11 @@ impl Ids {
     }
 
     /// Every id of the org's data, as text.
-    pub fn all(&self) -> [String; 7] {
+    pub fn all(&self) -> [String; 10] {
         [
+            self.rule.to_string(),
+            self.alert.to_string(),
+            self.notification.to_string(),
             self.schedule.to_string(),
             self.org.to_string(),
             self.host.to_string(),
@@ -203,7 +213,58 @@ pub const CASES: &[Case] = &[
     },
     case("DELETE", "/api/v1/orgs/{org}/schedules/{schedule}", 204, "ManageSchedules"),
     case("GET", "/api/v1/orgs/{org}/schedules/{schedule}/fires", 200, "Read"),
+    Case {
+        websocket: true,
+        foreign: Foreign::NoIds,
+        ..case("GET", "/api/v1/orgs/{org}/stream", 101, "Read")
+    },
+    Case { foreign: Foreign::NoIds, ..case("GET", "/api/v1/orgs/{org}/alert-rules", 200, "Read") },
+    Case {
+        body: |_| Some(rule_body(&format!("new-{}", Uuid::new_v4().simple()))),
+        foreign: Foreign::NoIds,
+        ..case("POST", "/api/v1/orgs/{org}/alert-rules", 201, "ManageAlerts")
+    },
+    case("GET", "/api/v1/orgs/{org}/alert-rules/{rule}", 200, "Read"),
+    Case {
+        body: |_| Some(rule_body(&format!("renamed-{}", Uuid::new_v4().simple()))),
+        ..case("PUT", "/api/v1/orgs/{org}/alert-rules/{rule}", 200, "ManageAlerts")
+    },
+    case("DELETE", "/api/v1/orgs/{org}/alert-rules/{rule}", 204, "ManageAlerts"),
+    Case {
+        query: |ids| format!("host={}&rule={}", ids.host, ids.rule),
+        foreign: Foreign::EmptyPage,
+        ..case("GET", "/api/v1/orgs/{org}/alerts", 200, "Read")
+    },
+    Case {
+        foreign: Foreign::NoIds,
+        ..case("GET", "/api/v1/orgs/{org}/notifications", 200, "Read")
+    },
+    Case {
+        foreign: Foreign::NoIds,
+        ..case("GET", "/api/v1/orgs/{org}/notifications/unread-count", 200, "Read")
+    },
+    case("POST", "/api/v1/orgs/{org}/notifications/{notification}/read", 200, "Read"),
+    Case {
+        foreign: Foreign::NoIds,
+        ..case("POST", "/api/v1/orgs/{org}/notifications/read-all", 200, "Read")
+    },
+    Case { foreign: Foreign::NoIds, ..case("GET", "/api/v1/orgs/{org}/settings", 200, "Read") },
+    Case {
+        body: |_| {
+            Some(json!({
+                "discord_webhooks": {"new": "https://discord.com/api/webhooks/2/newTOKEN", "ops": null},
+                "default_channels": ["in_app", "discord:new"],
+            }))
+        },
+        foreign: Foreign::NoIds,
+        ..case("PATCH", "/api/v1/orgs/{org}/settings", 200, "ManageAlerts")
+    },
 ];
+
+/// An `AlertRuleSpec` body: a host going offline, to the app.
+pub fn rule_body(name: &str) -> Value {
+    json!({"name": name, "kind": "host.offline", "channels": ["in_app"], "cooldown_secs": 60})
+}
 
 /// A `ScheduleSpec` body: a nightly command on `host`.
 pub fn schedule_body(name: &str, host: HostId) -> Value {
@@ -321,6 +382,40 @@ impl Fixture {
         assert_eq!(response.status(), 201);
         let schedule: Value = response.json().await.unwrap();
         let schedule = schedule["id"].as_str().unwrap().parse().unwrap();
+        let url = format!("{}/api/v1/orgs/{org}/settings", server.base);
+        let body =
+            json!({"discord_webhooks": {"ops": "https://discord.com/api/webhooks/1/secretTOKEN"}});
+        let response = server.http.patch(url).bearer_auth(owner_key).json(&body).send().await;
+        assert_eq!(response.unwrap().status(), 200);
+        let url = format!("{}/api/v1/orgs/{org}/alert-rules", server.base);
+        let body = rule_body(&format!("offline-{}", Uuid::new_v4().simple()));
+        let response = server.http.post(url).bearer_auth(owner_key).json(&body).send().await;
+        let response = response.unwrap();
+        assert_eq!(response.status(), 201);
+        let rule: Value = response.json().await.unwrap();
+        let rule: Uuid = rule["id"].as_str().unwrap().parse().unwrap();
+        // The engine raises alerts from events; the fixture raises one the way it would.
+        let alert = NewAlert {
+            id: Uuid::now_v7(),
+            org: OrgId(org),
+            rule,
+            rule_name: "offline".into(),
+            host: Some(created.host.id),
+            game: None,
+            kind: "host.offline".into(),
+            severity: gsm_core::rules::Severity::Critical,
+            message: "host.offline on a fixture host".into(),
+            open: true,
+            at: jiff::Timestamp::now(),
+        };
+        store.raise_alert(&alert, &["in_app".to_owned()]).await.unwrap().unwrap();
+        server.state.alerts.outbox.notify_one();
+        let notification = crate::harness::eventually(|| async {
+            let filter = NotificationFilter { unread_only: false, before: None, limit: 10 };
+            let listed = store.list_notifications(OrgId(org), &filter).await.unwrap();
+            listed.first().map(|n| n.id)
+        })
+        .await;
         Fixture {
             ids: Ids {
                 org,
@@ -330,6 +425,9 @@ impl Fixture {
                 invite: invite.invite.id,
                 key: u64::from_str_radix(&key.api_key.id, 16).unwrap(),
                 schedule,
+                rule,
+                alert: alert.id,
+                notification,
             },
             join_token: created.join_token,
         }
@@ -353,6 +451,8 @@ pub async fn call(
         .replace("{invite}", &path_ids.invite.to_string())
         .replace("{key}", &path_ids.key_id())
         .replace("{schedule}", &path_ids.schedule.to_string())
+        .replace("{rule}", &path_ids.rule.to_string())
+        .replace("{notification}", &path_ids.notification.to_string())
         .replace("{game}", GAME);
     let query = (case.query)(other_ids);
     let url = format!("{}{path}?{query}", server.base);
@@ -414,8 +514,22 @@ pub async fn snapshot(server: &TestServer, org: Uuid) -> String {
     for schedule in &schedules {
         fires.push(store.list_fires(org, schedule.id, None, 500).await.unwrap());
     }
+    let rules = store.list_alert_rules(org, None, 500).await.unwrap();
+    let all = AlertFilter { status: None, rule: None, host: None, before: None, limit: 500 };
+    let alerts = store.list_alerts(org, &all).await.unwrap();
+    let filter = NotificationFilter { unread_only: false, before: None, limit: 500 };
+    let notifications = store.list_notifications(org, &filter).await.unwrap();
+    // Debug redacts a webhook's URL; the snapshot compares it whole.
+    let webhooks: Vec<_> = store
+        .list_discord_webhooks(org)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|hook| (hook.name, hook.url, hook.broken_reason))
+        .collect();
+    let channels = store.default_channels(org).await.unwrap();
     format!(
-        "{the_org:?}\n{hosts:?}\n{jobs:?}\n{logs:?}\n{members:?}\n{invites:?}\n{keys:?}\n{games:?}\n{events:?}\n{schedules:?}\n{fires:?}"
+        "{the_org:?}\n{hosts:?}\n{jobs:?}\n{logs:?}\n{members:?}\n{invites:?}\n{keys:?}\n{games:?}\n{events:?}\n{schedules:?}\n{fires:?}\n{rules:?}\n{alerts:?}\n{notifications:?}\n{webhooks:?}\n{channels:?}"
     )
 }
 
@@ -500,9 +614,21 @@ async fn a_random_id_in_an_orgs_own_path_is_not_found() {
         invite: Uuid::new_v4(),
         key: rand_key(),
         schedule: Uuid::new_v4(),
+        rule: Uuid::new_v4(),
+        alert: Uuid::new_v4(),
+        notification: Uuid::new_v4(),
     };
     for case in cases_for_every_org_route(&server).await {
-        let ids = ["{host}", "{job}", "{user}", "{invite}", "{key}", "{schedule}"];
+        let ids = [
+            "{host}",
+            "{job}",
+            "{user}",
+            "{invite}",
+            "{key}",
+            "{schedule}",
+            "{rule}",
+            "{notification}",
+        ];
         if !ids.iter().any(|id| case.path.contains(id)) {
             continue;
         }

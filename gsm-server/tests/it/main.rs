@@ -1,9 +1,11 @@
 //! gsm-server's integration tests: one binary, a module per concern.
 
 mod alerts;
+mod alerts_api;
 mod api;
 mod auth;
 mod e2e;
+mod e2e_alerts;
 mod e2e_games;
 mod games;
 mod gateway;
@@ -13,4 +15,5 @@ mod openapi;
 mod roles;
 mod schedules;
 mod store;
+mod stream;
 mod web;

@@ -563,3 +563,59 @@ async fn a_fire_whose_server_stopped_after_the_claim_is_finished_once_by_the_nex
     assert_eq!(jobs.len(), 1);
     server.finish().await;
 }
+
+#[tokio::test]
+async fn a_fire_missed_past_its_starting_deadline_raises_a_schedule_missed_alert() {
+    let server = TestServer::start().await;
+    let (state, org) = (&server.state, org_of(&server));
+    let box1 = host(&server, "box").await;
+    let rule = gsm_proto::rest::AlertRuleSpec {
+        name: "missed fires".into(),
+        kind: gsm_core::rules::kinds::SCHEDULE_MISSED.into(),
+        host: None,
+        game: None,
+        text: None,
+        players_above: None,
+        players_below: None,
+        threshold: None,
+        resolve_kind: None,
+        cooldown_secs: 0,
+        severity: gsm_core::rules::Severity::Warning,
+        channels: Some(vec!["in_app".into()]),
+        remediation: None,
+        enabled: true,
+    };
+    let audit = AuditEntry {
+        id: Uuid::now_v7(),
+        org,
+        at: Timestamp::now(),
+        actor: gsm_core::job::Requester { kind: RequesterKind::User, id: "test".into() },
+        action: "alert_rule.create".into(),
+        target_kind: "alert_rule".into(),
+        target_id: "missed fires".into(),
+        client_ip: None,
+        outcome: "success".into(),
+    };
+    state.store.create_alert_rule(org, Uuid::now_v7(), &rule, &audit).await.unwrap();
+    state.alerts.rules_changed.notify_one();
+    let mut strict = spec("nightly", "0 3 * * *", "UTC", &[box1]);
+    strict.starting_deadline_secs = Some(60);
+    add(state, org, strict, t("2026-01-10T02:00Z")).await;
+    // The engine loads the rule before the event arrives: a rule-less event would be dropped.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+
+    // The server was down at 03:00 and comes back at 03:30.
+    let report = tick(state, t("2026-01-10T03:30Z")).await.unwrap();
+    assert_eq!((report.claimed, report.jobs), (1, 0));
+    let notification = crate::harness::eventually(|| async {
+        let list = state.store.list_notifications(org, None, 10).await.unwrap();
+        list.into_iter().next()
+    })
+    .await;
+    let alert = state.store.list_alerts(org, None, 10).await.unwrap();
+    let alert = alert.iter().find(|alert| alert.id == notification.alert).unwrap();
+    assert_eq!(alert.kind, "schedule.missed");
+    let text = &alert.message;
+    assert!(text.contains("nightly") && text.contains("missed its fire"), "{text}");
+    assert!(text.contains("past the starting deadline of 60s"), "{text}");
+}

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use gsm_core::job::HostId;
 use gsm_core::rules::Severity;
 use gsm_proto::rest::AlertRuleSpec;
-use gsm_server::store::alerts::{AlertChange, AlertStatus, DeliveryOutcome, NewAlert};
+use gsm_server::store::alerts::{
+    AlertChange, AlertFilter, AlertStatus, DeliveryOutcome, NewAlert, NotificationFilter,
+};
 use gsm_server::store::{OrgId, Store};
 use uuid::Uuid;
 
@@ -143,11 +145,43 @@ pub(super) async fn an_open_alert_is_raised_once_resolved_once_with_a_delivery_p
     );
     assert!(claimed.iter().all(|d| d.alert.id == raised.id && d.attempts == 1));
 
-    let history = store.list_alerts(org, None, 2).await.unwrap();
+    let history = store.list_alerts(org, &page(None, 2)).await.unwrap();
     assert_eq!(history.len(), 2);
-    let rest = store.list_alerts(org, Some(history[1].id), 10).await.unwrap();
+    let rest = store.list_alerts(org, &page(Some(history[1].id), 10)).await.unwrap();
     assert_eq!(rest.iter().map(|a| a.id).collect::<Vec<_>>(), vec![raised.id]);
-    assert!(store.list_alerts(new_org(store.as_ref()).await, None, 10).await.unwrap().is_empty());
+    let empty = store.list_alerts(new_org(store.as_ref()).await, &page(None, 10)).await;
+    assert!(empty.unwrap().is_empty());
+
+    // Filters: status, rule and host, each alone and together.
+    let other_rule = Uuid::now_v7();
+    let other_host = HostId::new();
+    store.raise_alert(&new_alert(org, other_rule, other_host, true, 80), &[]).await.unwrap();
+    let ids = |filter: AlertFilter| {
+        let store = store.clone();
+        async move {
+            let alerts = store.list_alerts(org, &filter).await.unwrap();
+            alerts.into_iter().map(|a| a.id).collect::<Vec<_>>()
+        }
+    };
+    let resolved = AlertFilter { status: Some(AlertStatus::Resolved), ..page(None, 10) };
+    assert_eq!(ids(resolved).await, vec![raised.id]);
+    let open = AlertFilter { status: Some(AlertStatus::Open), ..page(None, 10) };
+    // The other host's, the re-raised one and the other rule's.
+    assert_eq!(ids(open).await.len(), 3);
+    let by_rule = AlertFilter { rule: Some(other_rule), ..page(None, 10) };
+    assert_eq!(ids(by_rule).await.len(), 1);
+    let by_host = AlertFilter { host: Some(host), ..page(None, 10) };
+    assert_eq!(ids(by_host).await.len(), 2);
+    let none = AlertFilter { host: Some(other_host), rule: Some(rule), ..page(None, 10) };
+    assert!(ids(none).await.is_empty());
+}
+
+fn page(before: Option<Uuid>, limit: u32) -> AlertFilter {
+    AlertFilter { status: None, rule: None, host: None, before, limit }
+}
+
+fn notifications(unread_only: bool) -> NotificationFilter {
+    NotificationFilter { unread_only, before: None, limit: 10 }
 }
 
 pub(super) async fn a_claimed_delivery_is_hidden_for_its_lease_retried_and_finished_once(
@@ -216,14 +250,35 @@ pub(super) async fn an_in_app_delivery_stores_one_notification_that_is_marked_re
     assert_eq!((first.title.as_str(), first.severity), ("box is offline", Severity::Critical));
     assert!(store.claim_deliveries(at(10_000), 1_000, 10).await.unwrap().is_empty());
 
-    let listed = store.list_notifications(org, None, 10).await.unwrap();
+    let listed = store.list_notifications(org, &notifications(false)).await.unwrap();
     assert_eq!(listed, vec![first.clone()]);
+    assert_eq!(store.list_notifications(org, &notifications(true)).await.unwrap(), listed);
+    assert_eq!(store.unread_notifications(org).await.unwrap(), 1);
     let other = new_org(store.as_ref()).await;
     assert_not_found(store.mark_notification_read(other, first.id, at(3)).await, "notification");
     let read = store.mark_notification_read(org, first.id, at(3)).await.unwrap();
     assert_eq!(read.read_at, Some(at(3)));
     let reread = store.mark_notification_read(org, first.id, at(4)).await.unwrap();
     assert_eq!(reread.read_at, Some(at(3)), "the first read time stays");
+    assert_eq!(store.unread_notifications(org).await.unwrap(), 0);
+    assert!(store.list_notifications(org, &notifications(true)).await.unwrap().is_empty());
+
+    // Two more; marking all read marks those two and leaves the first read time alone.
+    for ms in [10, 20] {
+        let alert = new_alert(org, Uuid::now_v7(), HostId::new(), true, ms);
+        store.raise_alert(&alert, &["in_app".to_owned()]).await.unwrap();
+    }
+    for delivery in store.claim_deliveries(at(20), 1_000, 10).await.unwrap() {
+        store.deliver_in_app(&delivery, "another", at(21)).await.unwrap();
+    }
+    assert_eq!(store.unread_notifications(org).await.unwrap(), 2);
+    assert_eq!(store.unread_notifications(other).await.unwrap(), 0);
+    assert_eq!(store.mark_all_notifications_read(other, at(30)).await.unwrap(), 0);
+    assert_eq!(store.mark_all_notifications_read(org, at(30)).await.unwrap(), 2);
+    assert_eq!(store.mark_all_notifications_read(org, at(31)).await.unwrap(), 0);
+    let all = store.list_notifications(org, &notifications(false)).await.unwrap();
+    let read_at: Vec<_> = all.iter().map(|n| n.read_at).collect();
+    assert_eq!(read_at, vec![Some(at(30)), Some(at(30)), Some(at(3))]);
 }
 
 pub(super) async fn webhooks_and_default_channels_are_kept_per_org(store: Arc<dyn Store>) {
