@@ -2,7 +2,8 @@
 // against the real gsm-server, gsm-agent and gsm-sim-7dtd. It signs in, adds a host and enrolls
 // its agent with the command the page shows, runs jobs and watches their lines stream, cancels
 // one, creates a schedule, invites a member who accepts in a browser of their own, creates and
-// revokes an API key, and switches orgs
+// revokes an API key, creates an alert rule and sees its notification arrive live (the agent is
+// killed), and switches orgs
 // to see nothing of the other. Hostile output (markup, script tags, ANSI escapes, invalid UTF-8)
 // must render as inert text. Every page is screenshotted in light and dark (e2e-output/) and
 // checked with axe-core: no serious or critical violations. Exits non-zero on the first failure.
@@ -238,7 +239,7 @@ try {
     await theirs.getByTestId("members-table").getByText("New <b>Comer</b>").waitFor();
     check((await theirs.getByTestId("members-table").locator("b").count()) === 0, "markup in a name became an element");
     await invitee.close();
-    await page.getByLabel("Name").fill("ci-key");
+    await page.getByLabel("Name", { exact: true }).fill("ci-key");
     await page.getByRole("button", { name: "Create key" }).click();
     const secret = await page.getByTestId("api-key-secret").locator("code").textContent();
     check(/^gsm_/.test(secret), `the key shown is ${secret}`);
@@ -270,6 +271,29 @@ try {
     await page.getByTestId("overview-counts").getByText("Online", { exact: true }).waitFor();
     await until("one host online in the counts", async () => /Online\s*1\b/.test(await page.getByTestId("overview-counts").innerText()));
     await capture(page, "overview");
+  });
+
+  await step("an alert rule raises an in-app notification that arrives live in the bell", async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`${fleet.base}/orgs/${fleet.org}/alerts`);
+    await page.getByRole("button", { name: "New rule" }).click();
+    await page.getByRole("dialog").getByLabel("Name").fill("e2e host offline");
+    await page.getByRole("dialog").getByLabel("Event").selectOption("host.offline");
+    await page.getByRole("dialog").getByLabel("Host").selectOption({ label: "e2e-1" });
+    await page.getByRole("dialog").getByLabel("Severity").selectOption("critical");
+    await page.getByRole("button", { name: "Create rule" }).click();
+    await page.getByTestId("alert-rules-table").getByText("e2e host offline").waitFor();
+    await capture(page, "alerts");
+    await page.getByTestId("stream-status").getByText("live").waitFor({ timeout: 30_000 });
+    const before = Number(await page.getByTestId("unread-count").textContent());
+    // The agent dies without a goodbye: missed heartbeats make the host offline, the rule fires.
+    fleet.agent.child.kill("SIGKILL");
+    await until("the bell to count the new notification", async () => Number(await page.getByTestId("unread-count").textContent()) > before, 60_000);
+    await page.getByTestId("notifications-bell").click();
+    await page.getByRole("menu").getByText("e2e host offline", { exact: false }).first().waitFor();
+    await page.keyboard.press("Escape");
+    await page.goto(`${fleet.base}/orgs/${fleet.org}/overview`);
+    await page.getByTestId("firing-alerts").waitFor();
   });
 
   await step("a phone-width viewport gets the menu drawer", async () => {

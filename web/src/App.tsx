@@ -5,6 +5,7 @@ import { Layout } from "./components/Layout";
 import { Empty } from "./components/ui/card";
 import { StreamProvider } from "./realtime/StreamProvider";
 import { AcceptInvite } from "./pages/AcceptInvite";
+import { Alerts } from "./pages/Alerts";
 import { HostDetail } from "./pages/HostDetail";
 import { Hosts } from "./pages/Hosts";
 import { JobDetail } from "./pages/JobDetail";
@@ -52,6 +53,7 @@ function OrgPages() {
           <Route path="jobs/new" element={<NewJob />} />
           <Route path="jobs/:job" element={<JobDetail />} />
           <Route path="schedules" element={<Schedules />} />
+          <Route path="alerts" element={<Alerts />} />
           <Route path="settings" element={<Settings />} />
           <Route path="*" element={<Navigate to="overview" replace />} />
         </Routes>

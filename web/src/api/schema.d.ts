@@ -749,7 +749,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description Deleted: its hosts' credentials are revoked and their agents disconnected. */
+                /** @description Deleted: its hosts' credentials are revoked, their agents disconnected and its live streams closed. */
                 204: {
                     headers: {
                         [name: string]: unknown;
@@ -877,6 +877,475 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/api/v1/orgs/{org}/alert-rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The `next_cursor` of the previous page. */
+                    cursor?: string;
+                    /** @description Items per page. */
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description One page of the org's rules, by id (oldest first). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AlertRulePage"];
+                    };
+                };
+                /** @description Invalid query parameters. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AlertRuleSpec"];
+                };
+            };
+            responses: {
+                /** @description The rule, stored and loaded by the rule engine. */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AlertRule"];
+                    };
+                };
+                /** @description The body is not an `AlertRuleSpec`. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The role may not manage alerts. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The org already has a rule of that name. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description An invalid field; the message names it. */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org}/alert-rules/{rule}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                    /** @description The rule's id. */
+                    rule: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The rule. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AlertRule"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org or rule for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                    /** @description The rule's id. */
+                    rule: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AlertRuleSpec"];
+                };
+            };
+            responses: {
+                /** @description The rule, replaced and reloaded by the rule engine (its open alerts stay open). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AlertRule"];
+                    };
+                };
+                /** @description The body is not an `AlertRuleSpec`. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The role may not manage alerts. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org or rule for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Another rule of the org has that name. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description An invalid field; the message names it. */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                    /** @description The rule's id. */
+                    rule: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted; the alerts it raised stay in the history. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The role may not manage alerts. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org or rule for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org}/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Only alerts in this status. */
+                    status?: "open" | "resolved" | "fired";
+                    /** @description Only alerts of this rule. */
+                    rule?: string;
+                    /** @description Only alerts about this host. */
+                    host?: string;
+                    /** @description The `next_cursor` of the previous page. */
+                    cursor?: string;
+                    /** @description Alerts per page. */
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description One page of the org's alerts, newest first. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AlertPage"];
+                    };
+                };
+                /** @description Invalid query parameters. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/orgs/{org}/api-keys": {
@@ -3004,6 +3473,284 @@ export interface paths {
         };
         trace?: never;
     };
+    "/api/v1/orgs/{org}/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Only notifications not yet marked read. */
+                    unread?: boolean;
+                    /** @description The `next_cursor` of the previous page. */
+                    cursor?: string;
+                    /** @description Notifications per page. */
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description One page of the org's notifications, newest first. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["NotificationPage"];
+                    };
+                };
+                /** @description Invalid query parameters. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org}/notifications/read-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Every unread notification of the org, marked read. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["MarkedRead"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org}/notifications/unread-count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description How many of the org's notifications are unread. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UnreadCount"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/orgs/{org}/notifications/{notification}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                    /** @description The notification's id. */
+                    notification: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The notification, marked read (a second call keeps the first read time). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Notification"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org or notification for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org}/schedules": {
         parameters: {
             query?: never;
@@ -3560,6 +4307,235 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org}/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The org's alert settings; webhook URLs are never shown, only their last four characters. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["OrgSettings"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PatchSettings"];
+                };
+            };
+            responses: {
+                /** @description The settings after the change. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["OrgSettings"];
+                    };
+                };
+                /** @description The body is not a `PatchSettings`. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The role may not manage alerts. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org, or a webhook to remove that the org does not have. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description An invalid webhook name or URL (not Discord's, not https, credentials, a host not allowed) or channel; the message says which. */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/v1/orgs/{org}/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A WebSocket: after the upgrade each text message is one `StreamEvent`. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description WebSocket upgrade (subprotocol `gsm.v1` when offered); each text message is a `StreamEvent` of this org. Closed with 1013 when the client falls behind (re-read the lists, reconnect), 1008 when its credential stops working. */
+                101: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["StreamEvent"];
+                    };
+                };
+                /** @description Not a WebSocket upgrade request. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The connection cannot be upgraded to a WebSocket. */
+                426: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -3710,6 +4686,163 @@ export interface components {
             /** @description The invite token. */
             token: string;
         };
+        /** @description An alert as the API shows it (`…/alerts`). */
+        Alert: {
+            /**
+             * @description The game instance it is about, if any.
+             * @default null
+             */
+            game: string | null;
+            /**
+             * @description The host it is about, if any.
+             * @default null
+             */
+            host: components["schemas"]["HostId"] | null;
+            /**
+             * Format: uuid
+             * @description Its id (also the pagination cursor: ids order alerts by time).
+             */
+            id: string;
+            /** @description The event kind that raised it. */
+            kind: string;
+            /** @description What it says, for people. */
+            message: string;
+            /** @description When it was raised (RFC 3339). */
+            raised_at: string;
+            /**
+             * @description When it was resolved, once it was.
+             * @default null
+             */
+            resolved_at: string | null;
+            /**
+             * Format: uuid
+             * @description The rule that raised it.
+             */
+            rule: string;
+            /** @description The rule's name when it was raised. */
+            rule_name: string;
+            /** @description How loud it is. */
+            severity: components["schemas"]["Severity"];
+            /** @description Open, resolved or fired. */
+            status: components["schemas"]["AlertStatus"];
+        };
+        /** @description What happened to an alert: the two changes that are delivered. */
+        AlertChange: "raised" | "resolved";
+        /** @description One page of a list, with the cursor for the next page when there is one. */
+        AlertPage: {
+            /** @description The items of this page. */
+            items: components["schemas"]["Alert"][];
+            /** @description Pass as `?cursor=` to get the next page; absent on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description A remediation: a game action on the event's host, at most `max_runs` per `per_secs`. */
+        AlertRemediation: {
+            /** @description The game action (`restart`, `save`, …) run on the event's game instance. */
+            action: string;
+            /**
+             * Format: uint32
+             * @description Runs allowed within `per_secs`, at least 1.
+             */
+            max_runs: number;
+            /**
+             * Format: uint64
+             * @description The limit's window in seconds, at least 1.
+             */
+            per_secs: number;
+        };
+        /** @description A stored alert rule. */
+        AlertRule: {
+            /** @description When it was created. */
+            created_at: string;
+            /**
+             * Format: uuid
+             * @description Its id.
+             */
+            id: string;
+            /** @description Its definition. */
+            spec: components["schemas"]["AlertRuleSpec"];
+            /** @description When it last changed. */
+            updated_at: string;
+        };
+        /** @description One page of a list, with the cursor for the next page when there is one. */
+        AlertRulePage: {
+            /** @description The items of this page. */
+            items: components["schemas"]["AlertRule"][];
+            /** @description Pass as `?cursor=` to get the next page; absent on the last page. */
+            next_cursor?: string | null;
+        };
+        /** @description An alert rule's definition: `POST …/alert-rules` and `PUT …/alert-rules/{rule}`. */
+        AlertRuleSpec: {
+            /**
+             * @description Where its alerts go: `in_app` and `discord:<webhook name>`; absent takes the org's
+             *     default channels.
+             */
+            channels?: string[] | null;
+            /**
+             * Format: uint64
+             * @description No new alert for the same host and game within this many seconds of the previous one.
+             * @default 0
+             */
+            cooldown_secs: number;
+            /**
+             * @description A disabled rule raises nothing.
+             * @default true
+             */
+            enabled: boolean;
+            /** @description Only this game instance's events (its name on the host). */
+            game?: string | null;
+            /** @description Only this host's events. */
+            host?: components["schemas"]["HostId"] | null;
+            /**
+             * @description The event kind it matches: `host.online`, `host.stale`, `host.offline`, `job.failed`,
+             *     `job.timed_out`, `job.lost`, or `game.<kind>` (`game.player_connected`, `game.chat`, …).
+             */
+            kind: string;
+            /** @description Unique within the org, 1–64 characters. */
+            name: string;
+            /**
+             * Format: uint32
+             * @description Only events with more players online than this.
+             */
+            players_above?: number | null;
+            /**
+             * Format: uint32
+             * @description Only events with fewer players online than this.
+             */
+            players_below?: number | null;
+            /** @description A game action run on the event's host when an alert is raised. */
+            remediation?: components["schemas"]["AlertRemediation"] | null;
+            /**
+             * @description The event kind that resolves its alerts; absent takes the default (`host.online` for
+             *     `host.offline` and `host.stale`, `game.server_started` for `game.server_stopping`); other
+             *     alerts fire once and need no resolving.
+             */
+            resolve_kind?: string | null;
+            /**
+             * @description How loud its alerts are.
+             * @default warning
+             */
+            severity: components["schemas"]["Severity"];
+            /** @description Only events whose text matches this regular expression (at most 1 KiB). */
+            text?: string | null;
+            /** @description Raise only after this many matching events within a window. */
+            threshold?: components["schemas"]["AlertThreshold"] | null;
+        };
+        /** @description Where an alert is in its life. */
+        AlertStatus: "open" | "resolved" | "fired";
+        /** @description `count` matching events within `window_secs`. */
+        AlertThreshold: {
+            /**
+             * Format: uint32
+             * @description Events needed, at least 1.
+             */
+            count: number;
+            /**
+             * Format: uint64
+             * @description The window in seconds, at least 1.
+             */
+            window_secs: number;
+        };
         /** @description An API key (without its secret). */
         ApiKey: {
             /** @description RFC 3339. */
@@ -3846,6 +4979,29 @@ export interface components {
              * @description Wall-clock limit in seconds; absent takes the host policy's default.
              */
             timeout_secs?: number | null;
+        };
+        /**
+         * @description A Discord webhook as the API shows it: never its URL, which is a secret (whoever holds it can
+         *     post to the channel), only its last four characters to tell two apart.
+         */
+        DiscordWebhook: {
+            /**
+             * @description When it was marked broken.
+             * @default null
+             */
+            broken_at: string | null;
+            /**
+             * @description Why Discord refused it for good (a 4xx other than 429), if it did; replace the URL to
+             *     clear it.
+             * @default null
+             */
+            broken_reason: string | null;
+            /** @description When it was added or last replaced. */
+            created_at: string;
+            /** @description Its name in the org; channels name it as `discord:<name>`. */
+            name: string;
+            /** @description The URL's last four characters. */
+            url_last4: string;
         };
         /** @description One mounted file system. */
         Disk: {
@@ -4366,6 +5522,14 @@ export interface components {
             /** @description The password. */
             password: string;
         };
+        /** @description `POST …/notifications/read-all`. */
+        MarkedRead: {
+            /**
+             * Format: uint64
+             * @description Notifications this call marked read (those already read are not counted).
+             */
+            marked: number;
+        };
         /** @description `GET /api/v1/me`. */
         Me: {
             /** @description Their orgs. */
@@ -4402,6 +5566,43 @@ export interface components {
              */
             total_bytes: number;
         };
+        /**
+         * @description An in-app notification (`…/notifications`): one per alert change delivered to `in_app`.
+         *     Notifications belong to the org, and so does their read mark: one member marking one read
+         *     marks it read for the whole org, like a shared on-call inbox.
+         */
+        Notification: {
+            /**
+             * Format: uuid
+             * @description The alert it is about.
+             */
+            alert: string;
+            /** @description Raised or resolved. */
+            change: components["schemas"]["AlertChange"];
+            /** @description When it was stored (RFC 3339). */
+            created_at: string;
+            /**
+             * Format: uuid
+             * @description Its id (also the pagination cursor).
+             */
+            id: string;
+            /**
+             * @description When it was first marked read; absent while unread.
+             * @default null
+             */
+            read_at: string | null;
+            /** @description The alert's severity. */
+            severity: components["schemas"]["Severity"];
+            /** @description A one-line title. */
+            title: string;
+        };
+        /** @description One page of a list, with the cursor for the next page when there is one. */
+        NotificationPage: {
+            /** @description The items of this page. */
+            items: components["schemas"]["Notification"][];
+            /** @description Pass as `?cursor=` to get the next page; absent on the last page. */
+            next_cursor?: string | null;
+        };
         /** @description An organisation. */
         Org: {
             /** @description RFC 3339. */
@@ -4433,6 +5634,19 @@ export interface components {
             /** @description 1-64 printable characters. */
             name: string;
         };
+        /** @description `GET …/settings`: the org's alert settings. */
+        OrgSettings: {
+            /** @description Where a rule without its own `channels` delivers. */
+            default_channels: string[];
+            /** @description The org's Discord webhooks, by name. */
+            discord_webhooks: components["schemas"]["DiscordWebhook"][];
+            /**
+             * @description Hosts a webhook URL may point at besides Discord's. Set in the server's configuration
+             *     (`alert_webhook_hosts`), not per org: letting an org add hosts would let its admins aim
+             *     the server's requests at internal addresses.
+             */
+            webhook_hosts: string[];
+        };
         /** @description `PATCH …/schedules/{id}`: the fields to change; absent fields stay. */
         PatchSchedule: {
             /** @description A new concurrency policy. */
@@ -4459,6 +5673,19 @@ export interface components {
             template?: components["schemas"]["ScheduleTemplate"] | null;
             /** @description A new time zone. */
             timezone?: string | null;
+        };
+        /** @description `PATCH …/settings`: what to change; absent fields stay. */
+        PatchSettings: {
+            /** @description New default channels: `in_app` and `discord:<webhook name>`. */
+            default_channels?: string[] | null;
+            /**
+             * @description Webhooks by name (letters, digits, `-`, `_`, `.`; 1-64): a URL adds or replaces one (and
+             *     clears its broken mark), `null` removes it. URLs must be Discord webhook URLs (or point at
+             *     a host of `webhook_hosts`); they are stored, never shown again.
+             */
+            discord_webhooks?: {
+                [key: string]: string | null;
+            } | null;
         };
         /** @description A player on a game server. */
         Player: {
@@ -4681,8 +5908,33 @@ export interface components {
             /** @description The new role. */
             role: string;
         };
+        /** @description How loud an alert is. */
+        Severity: "info" | "warning" | "critical";
         /** @description Which of the child's output streams a chunk came from. */
         Stream: "stdout" | "stderr";
+        /**
+         * @description One text frame of the org's live stream `GET …/stream` (a WebSocket): what changed in the org,
+         *     as it happens. The stream carries changes only; a client reads the lists first, then applies
+         *     the frames. A client that falls too far behind is closed (code 1013, "try again later") and
+         *     should re-read the lists and reconnect.
+         */
+        StreamEvent: components["schemas"]["Job"] | {
+            /** @description When the server saw the change (RFC 3339). */
+            at: string;
+            /** @description The host. */
+            host: components["schemas"]["HostId"];
+            /** @description Online, stale or offline. */
+            status: components["schemas"]["Presence"];
+            /** @constant */
+            type: "presence";
+        } | {
+            /** @description The alert after the change. */
+            alert: components["schemas"]["Alert"];
+            /** @description Raised or resolved. */
+            change: components["schemas"]["AlertChange"];
+            /** @constant */
+            type: "alert";
+        } | components["schemas"]["Notification"];
         /** @description How a finished process ended, as the runner saw it. */
         Termination: "exited" | "timed_out" | "cancelled";
         /** @description What login and refresh answer. */
@@ -4698,6 +5950,14 @@ export interface components {
             refresh_token: string;
             /** @description Always `Bearer`. */
             token_type: string;
+        };
+        /** @description `GET …/notifications/unread-count`. */
+        UnreadCount: {
+            /**
+             * Format: uint64
+             * @description Notifications of the org not yet marked read.
+             */
+            unread: number;
         };
         /** @description A user, as the API shows them. */
         User: {

@@ -8,12 +8,14 @@ import { cn } from "../lib/cn";
 import { Button } from "./ui/button";
 import { Dropdown, DropdownItem, DropdownLabel } from "./ui/dropdown";
 import { useStreamStatus } from "../realtime/StreamProvider";
+import { NotificationsBell } from "./NotificationsBell";
 
 const PAGES = [
   ["overview", "Overview"],
   ["hosts", "Hosts"],
   ["jobs", "Jobs"],
   ["schedules", "Schedules"],
+  ["alerts", "Alerts"],
   ["settings", "Settings"],
 ] as const;
 
@@ -84,6 +86,7 @@ export function Layout({ children }: { children: ReactNode }) {
             {stream === "open" ? "● live" : stream === "unavailable" ? "" : "○ reconnecting"}
           </span>
           <div className="ml-auto flex items-center gap-2">
+            <NotificationsBell org={org} />
             <Button
               variant="ghost"
               size="sm"

@@ -4,6 +4,7 @@ import { useHosts, useJobs } from "../api/queries";
 import { Badge, Card, CardTitle, Empty, ErrorNote, PageHeader, Table, Td, Th } from "../components/ui/card";
 import { errorMessage, type Host } from "../api/client";
 import { ago, jobTone, presenceTone, shortId } from "../lib/format";
+import { severityTone, useAlerts } from "./Alerts";
 
 export function playersOnline(host: Host): number {
   return (host.last_heartbeat?.games ?? []).reduce((sum, game) => sum + (game.players_online ?? 0), 0);
@@ -13,6 +14,7 @@ export function Overview() {
   const { org = "" } = useParams();
   const hosts = useHosts(org);
   const jobs = useJobs(org, {}, 10);
+  const firing = useAlerts(org, "open", 20);
   const list = hosts.data ?? [];
   const counts = { online: 0, stale: 0, offline: 0, never: 0 };
   let players = 0;
@@ -34,6 +36,23 @@ export function Overview() {
         <Stat label="Players online" value={players} />
       </div>
       <div className="mt-4 grid gap-4 lg:grid-cols-2">
+        <Card>
+          <CardTitle>Firing alerts</CardTitle>
+          {firing.data?.length ? (
+            <ul className="divide-y divide-border" data-testid="firing-alerts">
+              {firing.data.map((alert) => (
+                <li key={alert.id} className="flex items-center justify-between gap-2 py-2 text-sm">
+                  <span>
+                    <Badge tone={severityTone(alert.severity)}>{alert.severity}</Badge> {alert.message}
+                  </span>
+                  <span className="shrink-0 text-muted-fg">{ago(alert.raised_at)}</span>
+                </li>
+              ))}
+            </ul>
+          ) : (
+            <Empty>{firing.isLoading ? "Loading…" : "Nothing is firing."}</Empty>
+          )}
+        </Card>
         <Card>
           <CardTitle>Recent jobs</CardTitle>
           {jobs.data?.length ? (

@@ -8,6 +8,7 @@ import { useAuth } from "../auth/AuthProvider";
 import { Button } from "../components/ui/button";
 import { Badge, Card, CardTitle, Empty, ErrorNote, PageHeader, Table, Td, Th } from "../components/ui/card";
 import { Input, Label, Select } from "../components/ui/input";
+import { AlertSettings } from "../components/AlertSettings";
 import { ago } from "../lib/format";
 import { inviteLink } from "./AcceptInvite";
 
@@ -25,6 +26,7 @@ export function Settings() {
         <Members org={org} manages={manages} />
         {manages && <Invites org={org} />}
         {manages && <ApiKeys org={org} />}
+        {manages && <AlertSettings org={org} />}
         {manages && <Audit org={org} />}
         {!manages && <p className="text-sm text-muted-fg">Your role ({role}) can read members only; owners and admins manage the rest.</p>}
       </div>
