@@ -31,7 +31,10 @@ export function NotificationsBell({ org }: { org: string }) {
     <Menu.Root modal={false}>
       <Menu.Trigger asChild>
         <Button variant="ghost" size="sm" data-testid="notifications-bell">
-          <span aria-hidden="true">🔔</span>
+          <svg aria-hidden="true" viewBox="0 0 24 24" className="h-4 w-4" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round">
+            <path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
+            <path d="M10.3 21a1.94 1.94 0 0 0 3.4 0" />
+          </svg>
           <span className="sr-only">Notifications,</span>
           <span data-testid="unread-count">{count}</span>
           <span className="sr-only">unread</span>
