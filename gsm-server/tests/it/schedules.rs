@@ -18,6 +18,7 @@ use gsm_server::app::AppState;
 use gsm_server::dispatch::{self, End};
 use gsm_server::scheduler::{self, next_fire};
 use gsm_server::store::access::{AuditEntry, AuditFilter};
+use gsm_server::store::alerts::{AlertFilter, NotificationFilter};
 use gsm_server::store::schedules::{FireRecord, ScheduleRecord};
 use gsm_server::store::{JobFilter, JobTransition, OrgId};
 use jiff::{SignedDuration, Timestamp};
@@ -608,11 +609,25 @@ async fn a_fire_missed_past_its_starting_deadline_raises_a_schedule_missed_alert
     let report = tick(state, t("2026-01-10T03:30Z")).await.unwrap();
     assert_eq!((report.claimed, report.jobs), (1, 0));
     let notification = crate::harness::eventually(|| async {
-        let list = state.store.list_notifications(org, None, 10).await.unwrap();
+        let list = state
+            .store
+            .list_notifications(
+                org,
+                &NotificationFilter { unread_only: false, before: None, limit: 10 },
+            )
+            .await
+            .unwrap();
         list.into_iter().next()
     })
     .await;
-    let alert = state.store.list_alerts(org, None, 10).await.unwrap();
+    let alert = state
+        .store
+        .list_alerts(
+            org,
+            &AlertFilter { status: None, rule: None, host: None, before: None, limit: 10 },
+        )
+        .await
+        .unwrap();
     let alert = alert.iter().find(|alert| alert.id == notification.alert).unwrap();
     assert_eq!(alert.kind, "schedule.missed");
     let text = &alert.message;
