@@ -4795,7 +4795,8 @@ export interface components {
             host?: components["schemas"]["HostId"] | null;
             /**
              * @description The event kind it matches: `host.online`, `host.stale`, `host.offline`, `job.failed`,
-             *     `job.timed_out`, `job.lost`, or `game.<kind>` (`game.player_connected`, `game.chat`, …).
+             *     `job.timed_out`, `job.lost`, `schedule.missed`, or `game.<kind>` (`game.player_connected`,
+             *     `game.chat`, …).
              */
             kind: string;
             /** @description Unique within the org, 1–64 characters. */
