@@ -119,7 +119,7 @@ try {
 
   await step("the host's detail shows its machine and its game", async () => {
     await page.getByRole("link", { name: "e2e-1" }).click();
-    await page.getByText("Players seen").waitFor();
+    await page.getByText("Players seen", { exact: true }).waitFor();
     await page.getByText(/\(7dtd\)/).waitFor({ timeout: 30_000 });
     await capture(page, "host-detail");
   });
