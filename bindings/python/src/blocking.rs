@@ -1,16 +1,19 @@
 //! Waiting for gsm-core's futures from Python: the GIL released while waiting, and Python's signal
 //! handlers run every [`TICK`].
 //!
-//! Everything runs on one shared multi-threaded runtime, so work goes on between Python calls (a
-//! console connection's socket task, a `Run` read chunk by chunk from asyncio). A per-call
-//! current-thread runtime for `gsm.run` was measured too: on this machine it made `/bin/true`
-//! slower (the child's reaping was noticed later), so it is not used.
+//! Work that must go on between Python calls (a console connection's socket task, a `Run` read
+//! chunk by chunk from asyncio) runs on one shared multi-threaded runtime ([`runtime`]). `gsm.run`,
+//! which waits for its whole job inside one call, runs on a current-thread runtime kept per Python
+//! thread ([`with_thread_runtime`]): the calling thread then drives the job's I/O itself, so a
+//! short job costs no hand-off to a worker thread and back (measured: `/bin/true` 0.1 ms faster
+//! on a loaded machine, see docs/benchmarks.md).
 //!
 //! A wait is a loop of short `block_on`s rather than one long one so that a Ctrl-C (which CPython
 //! only turns into `KeyboardInterrupt` when someone calls `PyErr_CheckSignals`) is noticed within
 //! a tick. What to do about the interruption is the caller's: a run cancels its job and waits for
 //! the process group to be reaped before raising.
 
+use std::cell::OnceCell;
 use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -38,6 +41,32 @@ pub fn runtime() -> PyResult<&'static Runtime> {
         .map_err(|err| errors::internal(format!("could not start gsm's async runtime: {err}")))?;
     // Two threads may race to make it; the loser's runtime is dropped unused.
     Ok(RUNTIME.get_or_init(|| runtime))
+}
+
+thread_local! {
+    /// This thread's current-thread runtime, made on first use and dropped with the thread.
+    static THREAD_RUNTIME: OnceCell<Runtime> = const { OnceCell::new() };
+}
+
+/// Calls `body` with this thread's current-thread runtime, made on first use. Futures given to it
+/// make progress only while this thread waits on it (`block_on`), so it suits a call that waits
+/// for its work to finish before returning.
+pub fn with_thread_runtime<T>(body: impl FnOnce(&Runtime) -> PyResult<T>) -> PyResult<T> {
+    THREAD_RUNTIME.with(|cell| {
+        let runtime = match cell.get() {
+            Some(runtime) => runtime,
+            None => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|err| {
+                        errors::internal(format!("could not start gsm's async runtime: {err}"))
+                    })?;
+                cell.get_or_init(|| runtime)
+            }
+        };
+        body(runtime)
+    })
 }
 
 /// Waits for `future` on `runtime` with the GIL released; `Err` when a signal handler raised

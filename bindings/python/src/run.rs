@@ -17,7 +17,9 @@ use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::blocking::{interruptible, interruptible_detached, runtime, uninterruptible};
+use crate::blocking::{
+    interruptible, interruptible_detached, runtime, uninterruptible, with_thread_runtime,
+};
 use crate::errors::{self, guard};
 use crate::job::{JobResult, JobSpec, Output, stream_name};
 use crate::policy::Policy;
@@ -89,33 +91,42 @@ pub fn run(
 ) -> PyResult<JobResult> {
     guard(|| {
         let command = approve(py, job, policy, timeout)?;
-        let runtime = runtime()?;
-        let Started { mut chunks, cancel, task } = Started::start(runtime, command);
-        let mut output = Output::default();
-        let stopped = loop {
-            let chunk = match interruptible(py, runtime, chunks.recv()) {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => break None,
-                Err(interrupt) => break Some(interrupt),
-            };
-            output.push(&chunk);
-            if let Some(callback) = &on_output {
-                let data = PyBytes::new(py, &chunk.data);
-                if let Err(raised) = callback.call1((stream_name(chunk.stream), data)) {
-                    break Some(raised);
-                }
-            }
-        };
-        if let Some(raised) = stopped {
-            cancel.cancel();
-            drop(chunks);
-            // Reaped before the exception propagates; how it ended no longer matters.
-            let _ = uninterruptible(py, runtime, task);
-            return Err(raised);
-        }
-        let result = finished(py, uninterruptible(py, runtime, task))?;
-        Ok(JobResult::new(result, output))
+        with_thread_runtime(|runtime| run_on(py, runtime, command, on_output.as_ref()))
     })
+}
+
+/// [`run`] on `runtime`, which this thread drives while it waits.
+fn run_on(
+    py: Python<'_>,
+    runtime: &Runtime,
+    command: ApprovedCommand,
+    on_output: Option<&Bound<'_, PyAny>>,
+) -> PyResult<JobResult> {
+    let Started { mut chunks, cancel, task } = Started::start(runtime, command);
+    let mut output = Output::default();
+    let stopped = loop {
+        let chunk = match interruptible(py, runtime, chunks.recv()) {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break None,
+            Err(interrupt) => break Some(interrupt),
+        };
+        output.push(&chunk);
+        if let Some(callback) = on_output {
+            let data = PyBytes::new(py, &chunk.data);
+            if let Err(raised) = callback.call1((stream_name(chunk.stream), data)) {
+                break Some(raised);
+            }
+        }
+    };
+    if let Some(raised) = stopped {
+        cancel.cancel();
+        drop(chunks);
+        // Reaped before the exception propagates; how it ended no longer matters.
+        let _ = uninterruptible(py, runtime, task);
+        return Err(raised);
+    }
+    let result = finished(py, uninterruptible(py, runtime, task))?;
+    Ok(JobResult::new(result, output))
 }
 
 /// A job running in the background, read chunk by chunk: what `gsm.stream` and `gsm.run_async`

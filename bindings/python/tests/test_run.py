@@ -12,7 +12,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 
@@ -239,6 +239,34 @@ def test_the_gil_is_released_while_a_job_runs(policy: gsm.Policy) -> None:
         thread.join()
     # Held, the GIL would let the other thread run at most once or twice during the job.
     assert ticks >= 10, f"the other thread ran only {ticks} times in a second"
+
+
+def test_runs_from_several_threads_at_once_each_get_their_own_result(policy: gsm.Policy) -> None:
+    # gsm.run drives its job on a runtime of the calling thread: threads must not share one.
+    results: Dict[int, gsm.JobResult] = {}
+
+    def one(i: int) -> None:
+        results[i] = gsm.run(python_job(f"import sys; print({i}); sys.exit({i % 5})"), policy)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == list(range(8))
+    for i, result in results.items():
+        assert (result.stdout, result.exit_code) == (f"{i}\n".encode(), i % 5)
+    assert my_zombies() == []
+
+
+def test_gsm_run_inside_on_output_runs_to_the_end(policy: gsm.Policy) -> None:
+    inner: List[gsm.JobResult] = []
+    outer = gsm.run(
+        python_job("print('a', flush=True)"),
+        policy,
+        on_output=lambda _stream, _data: inner.append(gsm.run(gsm.JobSpec.command("/bin/echo", ["b"]), policy)),
+    )
+    assert outer.stdout == b"a\n" and [result.stdout for result in inner] == [b"b\n"]
 
 
 def test_a_program_that_cannot_start_is_a_run_error(tmp_path: Path, root: Path) -> None:

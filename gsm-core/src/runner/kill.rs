@@ -17,21 +17,17 @@ use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal};
-use tokio::process::Child;
 use tokio::time::Instant;
+
+use super::child::Child;
 
 /// The first pause between checks that the group is gone; it doubles up to [`POLL_MAX`].
 const POLL_MIN: Duration = Duration::from_millis(1);
 /// The longest pause between checks that the group is gone.
 const POLL_MAX: Duration = Duration::from_millis(20);
 
-/// The process group id of a child spawned with `process_group(0)`: its pid.
-pub(super) fn pgid_of(pid: u32) -> Option<Pid> {
-    i32::try_from(pid).ok().and_then(Pid::from_raw)
-}
-
 /// Kills the whole group with `SIGKILL` if dropped while armed: a dropped [`run`](super::run)
-/// future must not leave the job's grandchildren running (`kill_on_drop` reaches only the child).
+/// future must not leave the job's grandchildren running ([`Child`]'s own drop reaches only the child).
 pub(super) struct GroupGuard {
     pgid: Pid,
     armed: bool,

@@ -35,12 +35,22 @@
 //!   [`DRAIN`] later, whichever comes first, so a pipe held open by an escaped process cannot hang
 //!   the runner. Output the dead processes left in the pipes is ready at once and read well within
 //!   it; time spent waiting for the sink to accept a chunk does not count against it.
-//! - **In the child** (`pre_exec`, async-signal-safe syscalls only): `fchdir`, `RLIMIT_CORE = 0`,
-//!   `PR_SET_NO_NEW_PRIVS`, and every descriptor above 2 marked close-on-exec, so the program
-//!   sees fds 0 (`/dev/null`), 1 and 2 and nothing a library in this process forgot to mark.
-//!   The environment is cleared and replaced by exactly [`ApprovedCommand::env`].
+//! - **Spawned by `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)`, not `fork`** (module `clone`):
+//!   the child borrows the parent's memory until `execve`, so spawning costs the same in a small
+//!   agent and in a large Python interpreter, where `fork`'s page-table copy cost more than the
+//!   program's run. The child makes only raw system calls on memory prepared before the clone:
+//!   stdin on `/dev/null` and stdout and stderr on pipes, its own process group, handled signals
+//!   (and `SIGPIPE`) back to their default and an empty signal mask, `fchdir` to the working
+//!   directory's descriptor, `RLIMIT_CORE = 0`, `PR_SET_NO_NEW_PRIVS`, and every descriptor above
+//!   2 marked close-on-exec, so the program sees fds 0, 1 and 2 and nothing a library in this
+//!   process forgot to mark. The environment is exactly [`ApprovedCommand::env`]. A failure
+//!   before or in `execve` comes back as [`Error::Spawn`] with its errno.
+//! - **Waited on through a pidfd** (module `child`): tokio's reactor reports the child's exit and
+//!   `waitpid` reaps it; the runner never relies on `SIGCHLD`. Needs Linux 5.3 or later.
 
 mod cancel;
+mod child;
+mod clone;
 mod kill;
 mod output;
 mod spawn;
@@ -51,12 +61,12 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use tokio::process::Child;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::job::{JobResult, Termination};
 use crate::policy::ApprovedCommand;
+use child::Child;
 
 pub use cancel::Cancel;
 pub use output::{ChunkSink, MAX_CHUNK, OutputChunk, SinkClosed, Stream};
@@ -147,22 +157,13 @@ pub async fn run_observed<S: ChunkSink>(
     if cancel.is_cancelled() {
         return Ok(never_started());
     }
-    let mut command = spawn::command(cmd)?;
+    let prepared = spawn::prepare(cmd)?;
     let started = Instant::now();
-    let mut child = command.spawn().map_err(|source| spawn_error(cmd, source))?;
-    // Our copy of the working-directory descriptor lives in the command's pre_exec closure.
-    drop(command);
-    let Some(pgid) = child.id().and_then(kill::pgid_of) else {
-        // Not reachable: a freshly spawned child is not yet reaped, so it has an id.
-        let _ = child.start_kill();
-        return Err(spawn_error(cmd, io::Error::other("spawned child has no process id")));
-    };
+    let spawn::Spawned { mut child, stdout, stderr } = spawn::start(cmd, prepared)?;
+    // The child leads its own process group, so its pid is the group's id.
+    let pgid = child.pid();
     let guard = kill::GroupGuard::new(pgid);
     on_spawn(pgid.as_raw_nonzero().get().unsigned_abs());
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        // Not reachable: both streams are configured as pipes.
-        return Err(spawn_error(cmd, io::Error::other("child pipes missing")));
-    };
     tracing::debug!(process.program = %cmd.program().display(), process.pgid = pgid.as_raw_nonzero(), "job started");
 
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -198,10 +199,6 @@ fn never_started() -> JobResult {
         kept_bytes: 0,
         truncated: false,
     }
-}
-
-fn spawn_error(cmd: &ApprovedCommand, source: io::Error) -> Error {
-    Error::Spawn { program: cmd.program().to_path_buf(), source }
 }
 
 /// How the child ended, as the supervisor saw it.

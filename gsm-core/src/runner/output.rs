@@ -12,7 +12,7 @@ use std::io;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::{ChildStderr, ChildStdout};
+use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -141,8 +141,8 @@ impl<S: ChunkSink> Keeper<S> {
 /// Reads both pipes to the end and feeds the sink; after `stop` fires (the process group is dead)
 /// reads on for at most [`DRAIN`], not counting time spent in the sink.
 pub(super) async fn pump<S: ChunkSink>(
-    stdout: ChildStdout,
-    stderr: ChildStderr,
+    stdout: pipe::Receiver,
+    stderr: pipe::Receiver,
     sink: S,
     cap: u64,
     mut stop: oneshot::Receiver<()>,

@@ -1,91 +1,99 @@
-//! Building the child: the identity re-check, the working directory opened beneath its root, and
-//! the `pre_exec` hook that sets the child's limits.
+//! Preparing and starting the child: the identity re-check, the working directory opened
+//! beneath its root, the pipes, and the hand-off to [`super::clone`].
 //!
 //! Everything that can fail for a reason worth reporting (a swapped binary, an escaping working
-//! directory) is done here, in the parent, before `fork`. The `pre_exec` hook runs between `fork`
-//! and `exec` in a copy of a multi-threaded process, so it makes raw system calls only: no
-//! allocation, no locks, no logging.
+//! directory, a NUL byte in an argument) is done here, in the parent, before the clone. The child
+//! itself makes raw system calls only (see [`super::clone`]).
 
-use std::ffi::c_uint;
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path};
-use std::process::Stdio;
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
-use rustix::io::{Errno, FdFlags};
-use rustix::process::{Resource, Rlimit};
-use tokio::process::Command;
+use rustix::io::Errno;
+use tokio::net::unix::pipe;
 
 use super::Error;
+use super::child::Child;
+use super::clone::{self, ChildFds, Exec};
 use crate::policy::{ApprovedCommand, FileIdentity};
 
 /// How often `openat2` is retried when the kernel reports a concurrent rename (`EAGAIN`).
 const OPENAT2_RETRIES: usize = 8;
 
-/// The descriptor limit the fallback marks close-on-exec up to, when `close_range` is missing
-/// (kernels before 5.11).
-const FALLBACK_FD_SCAN: u64 = 65_536;
+/// A command ready to start: its C strings built and its working directory open.
+pub(super) struct Prepared {
+    exec: Exec,
+    cwd: OwnedFd,
+}
 
-/// Builds the command for `cmd`: opens its working directory, re-checks the program's identity
-/// (last, so the window before `exec` is as short as it can be) and configures the child.
-pub(super) fn command(cmd: &ApprovedCommand) -> Result<Command, Error> {
+/// A started child and the read ends of its stdout and stderr.
+pub(super) struct Spawned {
+    pub child: Child,
+    pub stdout: pipe::Receiver,
+    pub stderr: pipe::Receiver,
+}
+
+/// Opens `cmd`'s working directory, builds what `execve` takes, and re-checks the program's
+/// identity (last, so the window before `execve` is as short as it can be).
+pub(super) fn prepare(cmd: &ApprovedCommand) -> Result<Prepared, Error> {
     let cwd = open_beneath(cmd.cwd_root(), cmd.cwd_relative())
+        .and_then(clone::above_stdio)
         .map_err(|source| Error::WorkingDirectory { path: cmd.cwd(), source })?;
+    let exec = Exec::new(
+        cmd.program(),
+        cmd.args().iter().map(String::as_str),
+        cmd.env().iter().map(|(key, value)| (key.as_str(), value.as_str())),
+    )
+    .map_err(|source| spawn_error(cmd, source))?;
     check_identity(cmd)?;
-
-    let mut command = Command::new(cmd.program());
-    command
-        .args(cmd.args())
-        .env_clear()
-        .envs(cmd.env().iter().map(|(key, value)| (key, value)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    // SAFETY: the closure runs in the child between fork and exec. It only makes system calls
-    // (fchdir, prlimit64, prctl, close_range or fcntl) through rustix's raw syscall backend and
-    // libc::syscall; it allocates nothing (an `io::Error` made from an errno is not boxed) and
-    // takes no lock. `cwd` is owned by the closure, so the descriptor outlives every fork.
-    unsafe {
-        command.pre_exec(move || in_child(&cwd));
-    }
-    Ok(command)
+    Ok(Prepared { exec, cwd })
 }
 
-/// The child's side: runs after `fork`, before `exec`.
-fn in_child(cwd: &OwnedFd) -> io::Result<()> {
-    rustix::process::fchdir(cwd)?;
-    rustix::process::setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) })?;
-    rustix::thread::set_no_new_privs(true)?;
-    cloexec_above_stderr();
-    Ok(())
+/// Starts the prepared command with stdin on `/dev/null` and stdout and stderr on pipes; must be
+/// called inside a tokio runtime. Returns once the program has been exec'd.
+pub(super) fn start(cmd: &ApprovedCommand, prepared: Prepared) -> Result<Spawned, Error> {
+    start_io(&prepared).map_err(|source| spawn_error(cmd, source))
 }
 
-/// Marks every descriptor above 2 close-on-exec, so the program inherits only 0, 1 and 2 even if
-/// a library in this process opened one without `O_CLOEXEC`. Marking rather than closing keeps the
-/// standard library's own exec-error pipe (already close-on-exec) working.
-fn cloexec_above_stderr() {
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes descriptor flags; it takes plain
-    // integers and touches no memory of ours.
-    let marked = unsafe {
-        libc::syscall(libc::SYS_close_range, 3 as c_uint, c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC)
+fn start_io(prepared: &Prepared) -> io::Result<Spawned> {
+    let null = rustix::fs::open("/dev/null", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let stdin = clone::above_stdio(null)?;
+    let (out_read, out_write) = output_pipe()?;
+    let (err_read, err_write) = output_pipe()?;
+    let fds = ChildFds {
+        stdin: stdin.as_fd(),
+        stdout: out_write.as_fd(),
+        stderr: err_write.as_fd(),
+        cwd: prepared.cwd.as_fd(),
     };
-    if marked == 0 {
-        return;
-    }
-    let limit = rustix::process::getrlimit(Resource::Nofile)
-        .current
-        .map_or(FALLBACK_FD_SCAN, |limit| limit.min(FALLBACK_FD_SCAN));
-    for raw in 3..limit {
-        let Ok(raw) = i32::try_from(raw) else { return };
-        // SAFETY: the descriptor is only used for this one fcntl; if it is not open the call
-        // fails with EBADF, which is what we want to ignore.
-        let fd = unsafe { BorrowedFd::borrow_raw(raw) };
-        let _ = rustix::io::fcntl_setfd(fd, FdFlags::CLOEXEC);
-    }
+    let started = clone::spawn(&prepared.exec, &fds)?;
+    // The child has its own copies now (or has failed); ours of its ends must go, so that our
+    // read ends see end of file when the child's side closes.
+    drop((stdin, out_write, err_write));
+    let child = Child::new(started.pid, started.pidfd)?;
+    Ok(Spawned { child, stdout: receiver(out_read)?, stderr: receiver(err_read)? })
+}
+
+/// A close-on-exec pipe, both ends above 2 and blocking: (read end, write end).
+fn output_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    // std's pipe is made with O_CLOEXEC.
+    let (read, write) = io::pipe()?;
+    Ok((clone::above_stdio(read.into())?, clone::above_stdio(write.into())?))
+}
+
+/// The read end of an [`output_pipe`] made non-blocking and registered with tokio's reactor.
+fn receiver(read: OwnedFd) -> io::Result<pipe::Receiver> {
+    // A fresh pipe's read end has no flag but O_RDONLY, so no F_GETFL is needed to keep them.
+    rustix::fs::fcntl_setfl(&read, OFlags::RDONLY | OFlags::NONBLOCK)?;
+    // The descriptor is the read end of a pipe, open for reading and now non-blocking, which is
+    // all `from_owned_fd_unchecked` asks (`from_owned_fd` would fstat and F_GETFL to check).
+    pipe::Receiver::from_owned_fd_unchecked(read)
+}
+
+fn spawn_error(cmd: &ApprovedCommand, source: io::Error) -> Error {
+    Error::Spawn { program: cmd.program().to_path_buf(), source }
 }
 
 /// Fails unless the program on disk is still the file the policy approved.

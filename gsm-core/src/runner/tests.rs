@@ -493,3 +493,144 @@ async fn run_observed_reports_the_childs_pid_which_leads_its_process_group() {
     let printed: u32 = String::from_utf8(chunk.data).unwrap().trim().parse().unwrap();
     assert_eq!(spawned, Some(printed));
 }
+
+#[tokio::test]
+async fn a_program_whose_interpreter_is_missing_fails_in_execve_with_enoent() {
+    // The program exists (so the identity re-check passes); execve itself fails, in the child.
+    let dir = tempdir();
+    let program = canonical(&dir).join("orphan-script");
+    std::fs::write(&program, "#!/nonexistent/interpreter\n").expect("write");
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let cmd = Job::new(program.to_str().expect("utf-8 path"), &[]).approve();
+    let outcome = run_with(&cmd, &Cancel::new(), |_| {}).await;
+    match outcome {
+        Err(Error::Spawn { source, .. }) => {
+            assert_eq!(source.raw_os_error(), Some(libc::ENOENT), "{source}");
+        }
+        other => panic!("expected a spawn error, got {:?}", other.map(|ran| ran.result)),
+    }
+}
+
+#[tokio::test]
+async fn a_program_removed_after_approval_is_a_spawn_error_carrying_enoent() {
+    let dir = tempdir();
+    let program = canonical(&dir).join("gone");
+    std::fs::copy("/bin/true", &program).expect("copy");
+    let cmd = Job::new(program.to_str().expect("utf-8 path"), &[]).approve();
+    std::fs::remove_file(&program).expect("rm");
+    let outcome = run_with(&cmd, &Cancel::new(), |_| {}).await;
+    match outcome {
+        Err(Error::Spawn { source, .. }) => {
+            assert_eq!(source.raw_os_error(), Some(libc::ENOENT), "{source}");
+        }
+        other => panic!("expected a spawn error, got {:?}", other.map(|ran| ran.result)),
+    }
+}
+
+#[tokio::test]
+async fn an_exec_failure_reports_execves_errno_and_leaves_no_zombie() {
+    let dir = tempdir();
+    let program = canonical(&dir).join("not-executable");
+    std::fs::write(&program, "#!/bin/sh\n").expect("write");
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let cmd = Job::new(program.to_str().expect("utf-8 path"), &[]).approve();
+    let outcome = run_with(&cmd, &Cancel::new(), |_| {}).await;
+    match outcome {
+        Err(Error::Spawn { source, .. }) => {
+            assert_eq!(source.raw_os_error(), Some(libc::EACCES), "{source}");
+        }
+        other => panic!("expected a spawn error, got {:?}", other.map(|ran| ran.result)),
+    }
+    // The failed child was reaped by the runner: this process has no child left to wait for.
+    let waited = rustix::process::waitpid(None, rustix::process::WaitOptions::NOHANG);
+    assert!(matches!(waited, Err(rustix::io::Errno::CHILD) | Ok(None)), "{waited:?}");
+}
+
+#[tokio::test]
+async fn a_nul_byte_in_an_argument_is_refused_before_anything_runs() {
+    let cmd = Job::new("/bin/echo", &["a\0b"]).approve();
+    let outcome = run_with(&cmd, &Cancel::new(), |_| {}).await;
+    match outcome {
+        Err(Error::Spawn { source, .. }) => {
+            assert_eq!(source.kind(), io::ErrorKind::InvalidInput);
+            assert!(source.to_string().contains("NUL"), "{source}");
+        }
+        other => panic!("expected a spawn error, got {:?}", other.map(|ran| ran.result)),
+    }
+}
+
+#[tokio::test]
+async fn the_child_starts_with_no_blocked_signals_and_sigpipe_at_its_default() {
+    // This thread blocks SIGUSR1 and the process ignores SIGPIPE (Rust's runtime does); the
+    // program must see neither. `grep` reads its own status, so it is what the runner exec'd.
+    let mut usr1: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sigemptyset, sigaddset and pthread_sigmask only touch the local set.
+    unsafe {
+        libc::sigemptyset(&mut usr1);
+        libc::sigaddset(&mut usr1, libc::SIGUSR1);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &usr1, std::ptr::null_mut());
+    }
+    let ran =
+        run_ok(&Job::new("/bin/grep", &["^Sig\\(Blk\\|Ign\\)", "/proc/self/status"]).approve())
+            .await;
+    // SAFETY: as above.
+    unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &usr1, std::ptr::null_mut()) };
+    let stdout = ran.stdout();
+    let field = |name: &str| {
+        let line = stdout.lines().find(|line| line.starts_with(name)).expect("field present");
+        u64::from_str_radix(line[name.len()..].trim(), 16).expect("hex mask")
+    };
+    assert_eq!(field("SigBlk:"), 0, "{stdout}");
+    assert_eq!(field("SigIgn:") & (1 << (libc::SIGPIPE - 1)), 0, "{stdout}");
+}
+
+#[tokio::test]
+async fn a_descriptor_opened_without_cloexec_does_not_reach_the_child() {
+    let file = tempfile::tempfile().expect("tempfile");
+    let leaky = rustix::io::dup(file.as_fd()).expect("dup without cloexec");
+    let leaky_fd = std::os::fd::AsRawFd::as_raw_fd(&leaky);
+    let script = format!("test -e /proc/self/fd/{leaky_fd} && echo leaked || echo closed");
+    let ran = run_ok(&Job::sh(&script).approve()).await;
+    drop(leaky);
+    assert_eq!(ran.stdout(), "closed\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_spawns_each_get_their_own_output_and_status() {
+    let runs = (0..64).map(|i| {
+        tokio::spawn(async move {
+            let cmd = Job::sh(&format!("echo {i}; exit {}", i % 7)).approve();
+            (i, run_ok(&cmd).await)
+        })
+    });
+    for run in runs.collect::<Vec<_>>() {
+        let (i, ran) = run.await.expect("task");
+        assert_eq!(ran.stdout(), format!("{i}\n"));
+        assert_eq!(ran.result.exit_code, Some(i % 7));
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_run_kills_its_group_and_reaps_its_child() {
+    let cmd = Job::sh("sleep 300 & echo $$; wait").approve();
+    let (tx, mut rx) = mpsc::channel(8);
+    let cancel = Cancel::new();
+    let running = run(&cmd, tx, &cancel);
+    let pid = tokio::select! {
+        _ = running => panic!("the run ended on its own"),
+        chunk = rx.recv() => {
+            let chunk = chunk.expect("the shell printed its pid");
+            String::from_utf8(chunk.data).unwrap().trim().parse::<i32>().unwrap()
+        }
+    };
+    // `running` is dropped here, mid-run.
+    let deadline = std::time::Instant::now() + TEST_LIMIT;
+    loop {
+        let gone = live_in_group(pid).is_empty() && !Path::new(&format!("/proc/{pid}")).exists();
+        if gone {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "group {pid} still alive or unreaped");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
