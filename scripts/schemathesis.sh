@@ -3,8 +3,9 @@
 #
 # Starts the real gsm-server on 127.0.0.1:0 (SQLite in a fresh temp dir, one org and its owner
 # user from `gsm-server init`), and runs Schemathesis against /api/v1/openapi.json: org routes
-# with the org's owner key, user routes with the owner's access token, logout with a session of
-# its own and org deletion on a second org, so no call pulls the ground from under the others.
+# with the org's owner key, user routes and the Discord link with the owner's access token,
+# logout with a session of its own and org deletion on a second org, so no call pulls the ground
+# from under the others.
 # No answer may be a 5xx, and every answer must match the document.
 # Schemathesis lives in a Python venv (GSM_VENV, default /var/tmp/gsm-venv), made on first use.
 set -euo pipefail
@@ -92,6 +93,11 @@ Authorization = "Bearer ${GSM_SCHEMATHESIS_KEY}"
 
 [[operations]]
 include-path-regex = "^/api/v1/(me|orgs|invites/accept)$"
+headers = { Authorization = "Bearer ${GSM_SCHEMATHESIS_TOKEN}" }
+
+# Linking a Discord account is for a member signed in as themselves (an API key gets 403).
+[[operations]]
+include-path-regex = "/discord/link$"
 headers = { Authorization = "Bearer ${GSM_SCHEMATHESIS_TOKEN}" }
 
 [[operations]]

@@ -24,6 +24,7 @@ use crate::rest::{
     PatchSettings, PutGame, RefreshRequest, Schedule, ScheduleFire, ScheduleSpec, SetRole,
     StreamEvent, TokenPair, UnreadCount,
 };
+use crate::rest::{DiscordBotSettings, DiscordLink, PutDiscordBotSettings, RedeemDiscordLink};
 
 /// Where the components live in an OpenAPI document, as a JSON pointer.
 const COMPONENTS_PATH: &str = "/components/schemas";
@@ -109,6 +110,10 @@ bridge!(
     StreamEvent,
     OrgSettings,
     PatchSettings,
+    DiscordBotSettings,
+    PutDiscordBotSettings,
+    RedeemDiscordLink,
+    DiscordLink,
 );
 
 /// A page of hosts: `utoipa`'s route attributes name a generic body through an alias.

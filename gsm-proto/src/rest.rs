@@ -986,3 +986,44 @@ pub struct PatchSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_channels: Option<Vec<String>>,
 }
+
+/// An org's Discord bot settings, in `…/settings/discord-bot`: the Discord server (guild) whose
+/// slash commands act on this org.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DiscordBotSettings {
+    /// The linked guild's id (a Discord snowflake, in decimal); absent when none is linked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guild_id: Option<String>,
+    /// When it was linked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_at: Option<String>,
+    /// Whether this server runs a bot (its config holds a bot token).
+    pub bot_enabled: bool,
+}
+
+/// The body of `PUT …/settings/discord-bot`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutDiscordBotSettings {
+    /// The guild's id: Discord shows it under "Copy Server ID" (developer mode), 1-20 digits.
+    pub guild_id: String,
+}
+
+/// The body of `POST …/discord/link`: the code `/link` gave in Discord.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemDiscordLink {
+    /// The code, `XXXX-XXXX-XXXX` (case, dashes and spaces do not matter).
+    pub code: String,
+}
+
+/// A member's Discord account, linked so their slash commands run with their role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DiscordLink {
+    /// The Discord user's id (decimal snowflake).
+    pub discord_user_id: String,
+    /// Their Discord name when they asked for the code.
+    pub discord_name: String,
+    /// When the link was made.
+    pub linked_at: String,
+}

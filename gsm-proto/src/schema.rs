@@ -15,6 +15,7 @@ use crate::rest::{
     PatchSchedule, PatchSettings, PutGame, RefreshRequest, Schedule, ScheduleFire, ScheduleSpec,
     SetRole, StreamEvent, TokenPair, UnreadCount, User,
 };
+use crate::rest::{DiscordBotSettings, DiscordLink, PutDiscordBotSettings, RedeemDiscordLink};
 
 /// Every published schema, by file stem.
 pub fn all() -> Vec<(&'static str, Schema)> {
@@ -76,5 +77,9 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("stream-event", schema_for!(StreamEvent)),
         ("org-settings", schema_for!(OrgSettings)),
         ("patch-settings", schema_for!(PatchSettings)),
+        ("discord-bot-settings", schema_for!(DiscordBotSettings)),
+        ("put-discord-bot-settings", schema_for!(PutDiscordBotSettings)),
+        ("redeem-discord-link", schema_for!(RedeemDiscordLink)),
+        ("discord-link", schema_for!(DiscordLink)),
     ]
 }

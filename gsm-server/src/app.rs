@@ -2,7 +2,7 @@
 //!
 //! [`router`] builds the whole HTTP surface from an [`AppState`] so tests can drive it in-process;
 //! [`serve`] opens the store, starts the background tasks (presence ticks, heartbeat flushes, job
-//! deadlines) and listens until Ctrl-C or SIGTERM.
+//! deadlines, and the Discord bot when a token is configured) and listens until Ctrl-C or SIGTERM.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -166,6 +166,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", settings.listen))?;
     let state = AppState::new(store, settings)?;
     let mut tasks = background::spawn(state.clone());
+    if let Some(token) = state.settings.discord_bot_token.clone() {
+        tasks.spawn(crate::discord_bot::adapter::run(state.clone(), token));
+    }
     let addr = listener.local_addr().context("reading the bound address")?;
     // The bound address is announced on one line so scripts and tests can read the port.
     tracing::info!(%addr, "gsm-server listening");

@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// The dashboard's public URL, linked from Discord alerts (`https://gsm.example.com`).
     #[arg(long, env = "GSM_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// The Discord bot's token; the bot runs only when it is set. Prefer the variable (or the
+    /// config file) to the flag, which other users of the machine can read in the process list.
+    #[arg(long, env = "GSM_DISCORD_BOT_TOKEN", hide_env_values = true)]
+    pub discord_bot_token: Option<String>,
 }
 
 /// The TOML configuration file; every key optional.
@@ -78,6 +82,24 @@ pub struct FileConfig {
     pub alert_webhook_hosts: Option<Vec<String>>,
     /// See [`ServeArgs::public_url`].
     pub public_url: Option<String>,
+    /// The Discord bot (`[discord]`).
+    pub discord: Option<DiscordFileConfig>,
+}
+
+/// The `[discord]` table of the config file.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordFileConfig {
+    /// See [`ServeArgs::discord_bot_token`].
+    pub bot_token: Option<String>,
+}
+
+impl std::fmt::Debug for DiscordFileConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordFileConfig")
+            .field("bot_token", &self.bot_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// How the server logs.
@@ -133,6 +155,25 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Alert delivery.
     pub alerts: AlertSettings,
+    /// The Discord bot's token; `None` runs no bot.
+    pub discord_bot_token: Option<BotToken>,
+}
+
+/// The Discord bot's token: a secret, so its `Debug` shows nothing of it and it is never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BotToken(String);
+
+impl BotToken {
+    /// The token, for the one call that logs in to Discord.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for BotToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BotToken(<redacted>)")
+    }
 }
 
 /// Alert delivery: where webhooks may point and what alerts link to.
@@ -275,6 +316,15 @@ pub fn resolve(args: ServeArgs, file: FileConfig) -> anyhow::Result<Settings> {
         Some(url) => bail!("public_url {url:?} must start with https:// or http://"),
         None => None,
     };
+    let discord_bot_token =
+        match args.discord_bot_token.or(file.discord.and_then(|discord| discord.bot_token)) {
+            Some(token) if token.trim().is_empty() => None,
+            Some(token) if token.trim().chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                bail!("the Discord bot token holds spaces or control characters; paste it again")
+            }
+            Some(token) => Some(BotToken(token.trim().to_owned())),
+            None => None,
+        };
     Ok(Settings {
         listen,
         data_dir,
@@ -299,6 +349,7 @@ pub fn resolve(args: ServeArgs, file: FileConfig) -> anyhow::Result<Settings> {
             login_per_account: RateLimit { burst: 10, per_minute: 10 },
         },
         alerts: AlertSettings { webhook_hosts, public_url },
+        discord_bot_token,
     })
 }
 
@@ -344,6 +395,24 @@ mod tests {
         };
         let settings = resolve(args, FileConfig::default()).unwrap();
         assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_discord_bot_token_comes_from_the_file_or_the_environment_and_never_reaches_debug() {
+        let file: FileConfig = toml::from_str("[discord]\nbot_token = \"file-t0ken\"").unwrap();
+        assert!(!format!("{file:?}").contains("file-t0ken"));
+        let settings = resolve(ServeArgs::default(), file.clone()).unwrap();
+        assert_eq!(settings.discord_bot_token.as_ref().map(BotToken::expose), Some("file-t0ken"));
+        assert!(!format!("{settings:?}").contains("file-t0ken"));
+        let args =
+            ServeArgs { discord_bot_token: Some("env-t0ken".into()), ..ServeArgs::default() };
+        let settings = resolve(args, file).unwrap();
+        assert_eq!(settings.discord_bot_token.as_ref().map(BotToken::expose), Some("env-t0ken"));
+        let none = resolve(ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(none.discord_bot_token, None);
+        let bad = toml::from_str("[discord]\nbot_token = \"a b\"").unwrap();
+        let err = resolve(ServeArgs::default(), bad).unwrap_err().to_string();
+        assert!(err.contains("paste it again"), "{err}");
     }
 
     #[test]

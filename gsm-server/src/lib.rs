@@ -4,12 +4,15 @@
 //! `dispatch` is the job service both call (they never write job state to the store directly);
 //! `store` is the database behind one trait; `background` holds the periodic tasks; `scheduler`
 //! fires cron schedules; `alerts` holds the rule service, the webhook SSRF guard and Discord
-//! delivery; `live` fans each org's changes out to its `…/stream` WebSockets. The binary (`main.rs`) only parses the command line and maps errors to exit codes.
+//! delivery; `live` fans each org's changes out to its `…/stream` WebSockets; `discord_bot` is the
+//! slash-command bot. The binary (`main.rs`) only parses the command line and maps errors to exit
+//! codes.
 
 pub mod alerts;
 pub mod app;
 pub mod background;
 pub mod config;
+pub mod discord_bot;
 pub mod dispatch;
 pub mod gateway;
 pub mod http;

@@ -10,11 +10,12 @@ mod alerts;
 mod api_keys;
 mod audit;
 pub mod auth;
+mod discord_bot;
 mod error;
 mod events;
 pub(crate) mod games;
 mod health;
-mod hosts;
+pub(crate) mod hosts;
 mod invites;
 pub(crate) mod jobs;
 mod logs;
@@ -121,6 +122,16 @@ fn access_routes() -> Router<AppState> {
         .route("/api/v1/orgs/{org}/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api/v1/orgs/{org}/api-keys/{key}", delete(api_keys::revoke))
         .route("/api/v1/orgs/{org}/audit", get(audit::list))
+        .route(
+            "/api/v1/orgs/{org}/settings/discord-bot",
+            get(discord_bot::get_settings)
+                .put(discord_bot::put_settings)
+                .delete(discord_bot::delete_settings),
+        )
+        .route(
+            "/api/v1/orgs/{org}/discord/link",
+            post(discord_bot::link).delete(discord_bot::unlink),
+        )
 }
 
 /// The token of an `Authorization: Bearer …` header.

@@ -103,6 +103,11 @@ const HOST_CREDENTIAL: &str = "host_credential";
         super::notifications::mark_all_read,
         super::settings::get,
         super::settings::patch,
+        super::discord_bot::get_settings,
+        super::discord_bot::put_settings,
+        super::discord_bot::delete_settings,
+        super::discord_bot::link,
+        super::discord_bot::unlink,
     ),
     modifiers(&Shared),
 )]

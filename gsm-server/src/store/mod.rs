@@ -12,6 +12,7 @@
 pub mod access;
 pub mod alerts;
 mod convert;
+pub mod discord;
 pub mod games;
 mod postgres;
 pub mod schedules;
@@ -300,6 +301,7 @@ pub trait Store:
     + alerts::AlertStore
     + games::GameStore
     + schedules::ScheduleStore
+    + discord::DiscordStore
     + Send
     + Sync
     + 'static

@@ -42,6 +42,7 @@ use super::{
 
 use super::access::{API_KEY_COLUMNS, ApiKeyRow, AuditEntry, access_store, enrollment_audit};
 use super::alerts::alert_store;
+use super::discord::discord_store;
 use super::games::game_store;
 use super::schedules::schedule_store;
 
@@ -902,3 +903,4 @@ access_store!(PostgresStore, Postgres, reader = pool, writer = pool);
 game_store!(PostgresStore, Postgres, reader = pool, writer = pool);
 alert_store!(PostgresStore, Postgres, reader = pool, writer = pool);
 schedule_store!(PostgresStore, Postgres, reader = pool, writer = pool);
+discord_store!(PostgresStore, Postgres, reader = pool, writer = pool);

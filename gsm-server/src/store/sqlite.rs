@@ -44,6 +44,7 @@ use super::sqlite_writer::GroupWriter;
 
 use super::access::{API_KEY_COLUMNS, ApiKeyRow, AuditEntry, access_store, enrollment_audit};
 use super::alerts::alert_store;
+use super::discord::discord_store;
 use super::games::game_store;
 use super::schedules::schedule_store;
 
@@ -913,3 +914,4 @@ async fn append_chunks_in(
     unsigned(contiguous)
 }
 schedule_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
+discord_store!(SqliteStore, Sqlite, reader = reader, writer = writer);

@@ -7,12 +7,16 @@
 //! same table. Org B is made afresh for every route, since some routes (deleting the org) end it.
 
 use gsm_core::job::{HostId, JobId};
+use gsm_core::job::{Requester, RequesterKind};
 use gsm_core::runner::Stream;
 use gsm_proto::rest::{ApiKeyCreated, ErrorBody, HostCreated, InviteCreated, Job};
-use gsm_server::store::access::{NewUser, UserId};
+use gsm_server::discord_bot::link;
+use gsm_server::store::access::{AuditEntry, NewSession, NewUser, SessionId, UserId};
 use gsm_server::store::alerts::{AlertFilter, NewAlert, NotificationFilter};
+use gsm_server::store::discord::NewLinkCode;
 use gsm_server::store::games::{EventPlayer, GameEventFilter, NewGameEvent};
 use gsm_server::store::{JobFilter, NewLogChunk, OrgId};
+use gsm_server::tokens::Kind;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use uuid::Uuid;
@@ -43,6 +47,8 @@ pub struct Ids {
     pub alert: Uuid,
     /// The alert's in-app notification.
     pub notification: Uuid,
+    /// The bits of an open Discord link code of the org (`link::code_from_bits`).
+    pub link_code: u64,
 }
 
 impl Ids {
@@ -95,6 +101,9 @@ pub struct Case {
     pub foreign: Foreign,
     /// The route is a WebSocket: an allowed call answers 101 to an upgrade request.
     pub websocket: bool,
+    /// The route acts as a signed-in member: the call is made with the access token of a new
+    /// member holding the key's role (and a linked Discord account), not with the key.
+    pub user: bool,
 }
 
 fn no_query(_: &Ids) -> String {
@@ -115,6 +124,7 @@ const fn case(method: &'static str, path: &'static str, ok: u16, action: &'stati
         action,
         foreign: Foreign::NotFound,
         websocket: false,
+        user: false,
     }
 }
 
@@ -259,11 +269,90 @@ pub const CASES: &[Case] = &[
         foreign: Foreign::NoIds,
         ..case("PATCH", "/api/v1/orgs/{org}/settings", 200, "ManageAlerts")
     },
+    Case {
+        foreign: Foreign::NoIds,
+        ..case("GET", "/api/v1/orgs/{org}/settings/discord-bot", 200, "Read")
+    },
+    Case {
+        body: |_| Some(json!({"guild_id": random_guild()})),
+        foreign: Foreign::NoIds,
+        ..case("PUT", "/api/v1/orgs/{org}/settings/discord-bot", 200, "UpdateOrg")
+    },
+    Case {
+        foreign: Foreign::NoIds,
+        ..case("DELETE", "/api/v1/orgs/{org}/settings/discord-bot", 204, "UpdateOrg")
+    },
+    Case {
+        body: |ids| Some(json!({"code": link::code_from_bits(ids.link_code)})),
+        user: true,
+        ..case("POST", "/api/v1/orgs/{org}/discord/link", 201, "Read")
+    },
+    Case {
+        user: true,
+        foreign: Foreign::NoIds,
+        ..case("DELETE", "/api/v1/orgs/{org}/discord/link", 204, "Read")
+    },
 ];
 
 /// An `AlertRuleSpec` body: a host going offline, to the app.
 pub fn rule_body(name: &str) -> Value {
     json!({"name": name, "kind": "host.offline", "channels": ["in_app"], "cooldown_secs": 60})
+}
+
+/// A Discord guild id no other test uses.
+fn random_guild() -> String {
+    (rand_key() >> 1).max(1).to_string()
+}
+
+/// The access token of a new member of the key's org with the key's role, whose Discord account
+/// is linked there (so routes acting as a member have someone to act as).
+async fn member_token(server: &TestServer, key: &str) -> String {
+    let store = &server.state.store;
+    let (key_id, _) = gsm_server::secrets::parse_api_key(key).unwrap();
+    let key = store.find_api_key(key_id).await.unwrap().unwrap();
+    let now = jiff::Timestamp::now();
+    let user = NewUser {
+        id: UserId(Uuid::now_v7()),
+        email: format!("linked-{}@example.com", Uuid::new_v4().simple()),
+        display_name: "A linked member".into(),
+        password_hash: "unused".into(),
+        now,
+    };
+    store.create_user(&user).await.unwrap();
+    store.add_member(key.org, user.id, &key.role, now).await.unwrap();
+    let code = link::new_code();
+    let new_code = NewLinkCode {
+        code_hash: link::hash_code(&code),
+        org: key.org,
+        discord_user: rand_key().to_string(),
+        discord_name: "linked".into(),
+        now,
+        expires_at: now + jiff::SignedDuration::from_mins(10),
+    };
+    store.create_link_code(&new_code).await.unwrap();
+    let audit = AuditEntry {
+        id: Uuid::now_v7(),
+        org: key.org,
+        at: now,
+        actor: Requester { kind: RequesterKind::User, id: user.id.to_string() },
+        action: "discord.member.link".into(),
+        target_kind: "member".into(),
+        target_id: user.id.to_string(),
+        client_ip: None,
+        outcome: "success".into(),
+    };
+    store.redeem_link_code(key.org, new_code.code_hash, user.id, now, &audit).await.unwrap();
+    let session = SessionId(Uuid::now_v7());
+    let new = NewSession {
+        id: session,
+        user: user.id,
+        refresh_hash: gsm_server::secrets::hash(&Uuid::new_v4().to_string()),
+        expires_at: now + jiff::SignedDuration::from_hours(1),
+        now,
+    };
+    store.create_session(&new).await.unwrap();
+    let (token, _) = server.state.auth.tokens.issue(Kind::Access, user.id, session, now).unwrap();
+    token
 }
 
 /// A `ScheduleSpec` body: a nightly command on `host`.
@@ -416,6 +505,21 @@ impl Fixture {
             listed.first().map(|n| n.id)
         })
         .await;
+        let url = format!("{}/api/v1/orgs/{org}/settings/discord-bot", server.base);
+        let body = json!({"guild_id": random_guild()});
+        let response = server.http.put(url).bearer_auth(owner_key).json(&body).send().await;
+        assert_eq!(response.unwrap().status(), 200);
+        let link_code = rand_key();
+        let now = jiff::Timestamp::now();
+        let code = NewLinkCode {
+            code_hash: link::hash_code(&link::code_from_bits(link_code)),
+            org: OrgId(org),
+            discord_user: "4242".into(),
+            discord_name: "fixture".into(),
+            now,
+            expires_at: now + jiff::SignedDuration::from_mins(10),
+        };
+        store.create_link_code(&code).await.unwrap();
         Fixture {
             ids: Ids {
                 org,
@@ -428,6 +532,7 @@ impl Fixture {
                 rule,
                 alert: alert.id,
                 notification,
+                link_code,
             },
             join_token: created.join_token,
         }
@@ -456,6 +561,13 @@ pub async fn call(
         .replace("{game}", GAME);
     let query = (case.query)(other_ids);
     let url = format!("{}{path}?{query}", server.base);
+    let member;
+    let key = if case.user {
+        member = member_token(server, key).await;
+        member.as_str()
+    } else {
+        key
+    };
     if case.websocket {
         let mut request = url.replace("http://", "ws://").into_client_request().unwrap();
         request.headers_mut().insert("authorization", format!("Bearer {key}").parse().unwrap());
@@ -528,8 +640,13 @@ pub async fn snapshot(server: &TestServer, org: Uuid) -> String {
         .map(|hook| (hook.name, hook.url, hook.broken_reason))
         .collect();
     let channels = store.default_channels(org).await.unwrap();
+    let guild = store.org_guild(org).await.unwrap();
+    let mut links = Vec::new();
+    for member in &members {
+        links.push(store.member_link(org, member.user).await.unwrap());
+    }
     format!(
-        "{the_org:?}\n{hosts:?}\n{jobs:?}\n{logs:?}\n{members:?}\n{invites:?}\n{keys:?}\n{games:?}\n{events:?}\n{schedules:?}\n{fires:?}\n{rules:?}\n{alerts:?}\n{notifications:?}\n{webhooks:?}\n{channels:?}"
+        "{guild:?}\n{links:?}\n{the_org:?}\n{hosts:?}\n{jobs:?}\n{logs:?}\n{members:?}\n{invites:?}\n{keys:?}\n{games:?}\n{events:?}\n{schedules:?}\n{fires:?}\n{rules:?}\n{alerts:?}\n{notifications:?}\n{webhooks:?}\n{channels:?}"
     )
 }
 
@@ -617,6 +734,7 @@ async fn a_random_id_in_an_orgs_own_path_is_not_found() {
         rule: Uuid::new_v4(),
         alert: Uuid::new_v4(),
         notification: Uuid::new_v4(),
+        link_code: rand_key(),
     };
     for case in cases_for_every_org_route(&server).await {
         let ids = [

@@ -4,6 +4,7 @@ mod alerts;
 mod alerts_api;
 mod api;
 mod auth;
+mod discord_bot;
 mod e2e;
 mod e2e_alerts;
 mod e2e_games;

@@ -32,6 +32,7 @@ use tempfile::TempDir;
 use uuid::Uuid;
 
 mod alerts;
+mod discord;
 mod games;
 mod schedules;
 
@@ -43,6 +44,11 @@ use alerts::{
     concurrent_claims_take_each_delivery_once, webhooks_and_default_channels_are_kept_per_org,
 };
 
+use discord::{
+    a_guild_is_linked_to_one_org_at_a_time_with_audit,
+    a_link_code_links_its_discord_user_to_a_member_once_before_it_expires,
+    hosts_and_schedules_are_found_by_name_in_their_own_org_only,
+};
 use games::{
     a_game_config_is_created_replaced_listed_and_deleted_with_audit,
     another_orgs_or_a_deleted_hosts_games_are_not_found,
@@ -163,6 +169,9 @@ conformance!(
     a_schedule_is_created_listed_replaced_and_deleted_with_audit,
     a_due_time_is_claimed_once_by_concurrent_claimers,
     fires_are_finished_paged_and_pruned_keeping_the_last_started,
+    a_guild_is_linked_to_one_org_at_a_time_with_audit,
+    a_link_code_links_its_discord_user_to_a_member_once_before_it_expires,
+    hosts_and_schedules_are_found_by_name_in_their_own_org_only,
 );
 
 // ---------------------------------------------------------------------------------------------

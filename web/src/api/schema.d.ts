@@ -1690,6 +1690,158 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org}/discord/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["RedeemDiscordLink"];
+                };
+            };
+            responses: {
+                /** @description Linked: the Discord user's slash commands in the org's guild run as the caller, with the caller's role (an earlier link of either is replaced). */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DiscordLink"];
+                    };
+                };
+                /** @description The body is not a `RedeemDiscordLink`. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Called with an API key: only a member signed in as themselves links their account. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org for this credential, or the code is unknown, used, expired or of another org. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The code is not shaped like a link code. */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Unlinked: the caller's Discord account can only `/link` again. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Called with an API key: only a member signed in as themselves unlinks their account. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org for this credential, or the caller has no linked account. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org}/events": {
         parameters: {
             query?: never;
@@ -4452,6 +4604,216 @@ export interface paths {
         };
         trace?: never;
     };
+    "/api/v1/orgs/{org}/settings/discord-bot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The linked Discord server, if any, and whether this server runs a bot. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DiscordBotSettings"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PutDiscordBotSettings"];
+                };
+            };
+            responses: {
+                /** @description Linked: the guild's slash commands act on this org (an earlier guild's are cut off, and its open link codes stop working). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DiscordBotSettings"];
+                    };
+                };
+                /** @description The body is not a `PutDiscordBotSettings`. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The role may not change the org's settings. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The guild is linked to another org; unlink it there first. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The guild id is not a Discord snowflake. */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Unlinked: the guild's slash commands no longer act on this org. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The role may not change the org's settings. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org for this credential, or no guild linked. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org}/stream": {
         parameters: {
             query?: never;
@@ -4980,6 +5342,27 @@ export interface components {
              * @description Wall-clock limit in seconds; absent takes the host policy's default.
              */
             timeout_secs?: number | null;
+        };
+        /**
+         * @description An org's Discord bot settings, in `…/settings/discord-bot`: the Discord server (guild) whose
+         *     slash commands act on this org.
+         */
+        DiscordBotSettings: {
+            /** @description Whether this server runs a bot (its config holds a bot token). */
+            bot_enabled: boolean;
+            /** @description The linked guild's id (a Discord snowflake, in decimal); absent when none is linked. */
+            guild_id?: string | null;
+            /** @description When it was linked. */
+            linked_at?: string | null;
+        };
+        /** @description A member's Discord account, linked so their slash commands run with their role. */
+        DiscordLink: {
+            /** @description Their Discord name when they asked for the code. */
+            discord_name: string;
+            /** @description The Discord user's id (decimal snowflake). */
+            discord_user_id: string;
+            /** @description When the link was made. */
+            linked_at: string;
         };
         /**
          * @description A Discord webhook as the API shows it: never its URL, which is a secret (whoever holds it can
@@ -5712,6 +6095,11 @@ export interface components {
         };
         /** @description Whether a host is live, as its heartbeats tell. */
         Presence: "online" | "stale" | "offline";
+        /** @description The body of `PUT …/settings/discord-bot`. */
+        PutDiscordBotSettings: {
+            /** @description The guild's id: Discord shows it under "Copy Server ID" (developer mode), 1-20 digits. */
+            guild_id: string;
+        };
         /** @description `PUT …/hosts/{host}/games/{game}`: a game server's type and settings (the name is the path's). */
         PutGame: {
             /** @description The game type, as `GET /api/v1/game-types` lists it (`7dtd`, `source-rcon`). */
@@ -5721,6 +6109,11 @@ export interface components {
              *     by where the agent reads it (`{"file": "/abs/path"}` or `{"env": "VAR"}`), never given.
              */
             settings: components["schemas"]["GameSettings"];
+        };
+        /** @description The body of `POST …/discord/link`: the code `/link` gave in Discord. */
+        RedeemDiscordLink: {
+            /** @description The code, `XXXX-XXXX-XXXX` (case, dashes and spaces do not matter). */
+            code: string;
         };
         /** @description `POST /api/v1/auth/refresh` and `POST /api/v1/auth/logout`. */
         RefreshRequest: {
