@@ -4,16 +4,19 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test demo fmt lint unit bench build help fuzz-smoke schemathesis python
+.PHONY: test demo fmt lint unit bench build help fuzz-smoke schemathesis python web web-e2e
 
 help:
 	@echo "make demo   build gsm and show it working"
 	@echo "make test   formatting, lints and every test (what CI runs)"
 	@echo "make bench  print the performance figures (see docs/benchmarks.md)"
 	@echo "make python lint, build and test the Python bindings (bindings/python)"
+	@echo "make web    build the dashboard (web/dist, embedded by the next cargo build of gsm-server)"
 	@echo "make fuzz-smoke  fuzz the protocol decoders briefly (needs a nightly toolchain)"
 
-test: fmt lint unit schemathesis python
+# The dashboard comes first: gsm-server embeds web/dist when it compiles, so the cargo steps
+# below test the server that ships it.
+test: web fmt lint unit schemathesis python web-e2e
 
 fmt:
 	$(CARGO) fmt --all --check
@@ -27,6 +30,15 @@ unit:
 
 build:
 	$(CARGO) build --workspace --locked
+
+# The dashboard: install the locked npm deps, check the generated API types are fresh and the
+# code type-checks, run its unit tests (vitest), and build web/dist.
+web:
+	cd web && npm ci --no-audit --no-fund && npm run check-types && npm test && npm run build
+
+# The dashboard end to end in headless Chromium against the real server, agent and simulated 7DTD.
+web-e2e:
+	scripts/web-e2e.sh
 
 # The live server against its own OpenAPI document (Schemathesis, in a venv under GSM_VENV).
 schemathesis:
@@ -42,6 +54,7 @@ fuzz-smoke:
 bench:
 	$(CARGO) run --release --locked -p gsm-bench -- all
 	scripts/python.sh bench
+	scripts/web-e2e.sh bench
 
 demo:
 	@scripts/demo.sh

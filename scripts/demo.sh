@@ -18,6 +18,14 @@ for tool in cargo curl; do
     command -v "$tool" >/dev/null || { echo "make demo needs $tool on PATH" >&2; exit 1; }
 done
 
+# The dashboard first: gsm-server embeds web/dist when it compiles.
+if command -v npm >/dev/null; then
+    say "building the dashboard (make web)"
+    make --no-print-directory web
+else
+    echo "npm is missing: building gsm without the dashboard (install Node.js 20+ and rerun for it)" >&2
+fi
+
 say "building gsm-server, gsm-agent and gsm-sim-7dtd"
 cargo build --locked -q -p gsm-server -p gsm-agent -p gsm-sim-7dtd
 TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -35,9 +43,13 @@ if curl -fsS "$BASE/healthz" >/dev/null 2>&1; then
     exit 1
 fi
 
+OWNER_EMAIL=demo@gsm.example
+OWNER_PASSWORD_FILE="$DEMO_DIR/owner-password"
 if [ ! -f "$DEMO_DIR/org.json" ]; then
-    say "creating the demo org"
-    "$SERVER" init --data-dir "$DEMO_DIR/server" --org demo > "$DEMO_DIR/org.json"
+    say "creating the demo org and its owner user"
+    (umask 077; echo "demo-$RANDOM-$RANDOM-$RANDOM" > "$OWNER_PASSWORD_FILE")
+    "$SERVER" init --data-dir "$DEMO_DIR/server" --org demo --email "$OWNER_EMAIL" \
+        --password-file "$OWNER_PASSWORD_FILE" > "$DEMO_DIR/org.json"
 fi
 ORG=$(json_field org < "$DEMO_DIR/org.json")
 KEY=$(json_field api_key < "$DEMO_DIR/org.json")
@@ -101,6 +113,7 @@ api "$BASE/api/v1/orgs/$ORG/jobs/$JOB/logs" | sed -n 's/.*"data":"\([^"]*\)".*/\
 cat <<EOF
 
 gsm is running.
+  dashboard   $BASE/   (sign in as $OWNER_EMAIL, password: $(cat "$OWNER_PASSWORD_FILE" 2>/dev/null || echo "none: delete .demo to make one"))
   server      $BASE   (log: $DEMO_DIR/server.log)
   org         $ORG
   API key     $KEY
@@ -130,6 +143,7 @@ A game job (say, kick, ban, save, shutdown, command, restart):
     -X POST $BASE/api/v1/orgs/$ORG/jobs \\
     -d '{"host":"$HOST","kind":{"type":"game","game":"main","action":"say","args":{"message":"hello"}}}'
 
-The dashboard arrives with a later issue (#7). Press Ctrl-C to stop.
+Open the dashboard at $BASE/ to see the host, run jobs and follow their output live.
+Press Ctrl-C to stop.
 EOF
 wait

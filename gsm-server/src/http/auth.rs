@@ -8,7 +8,9 @@
 //! at most once a minute. A key read from the store is kept in memory for [`KEY_CACHE_TTL`], so
 //! the hot path is one hash and one map lookup, not a query; revoking a key or deleting its org
 //! through this server forgets it at once, and the TTL bounds how long another server process
-//! sharing the database takes to see a revocation. Agent host credentials (`gsmh_…`) are for the agent gateway only and
+//! sharing the database takes to see a revocation. A browser's WebSocket, which cannot set
+//! headers, may carry the credential as the subprotocol `gsm.bearer.<token>` beside `gsm.v1`
+//! (the header wins when both are sent). Agent host credentials (`gsmh_…`) are for the agent gateway only and
 //! are refused here. The org comes from the credential, never from the request: a credential used
 //! on another org's path gets the same 404 as a missing org, so ids of other tenants cannot be
 //! probed. What each role may do is decided in [`Role::may`], the one place that knows; the
@@ -330,6 +332,17 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     })
 }
 
+/// The credential of an org route: `Authorization: Bearer …`, or else (a browser's WebSocket,
+/// which cannot set headers) `Sec-WebSocket-Protocol: gsm.v1, gsm.bearer.<token>`.
+fn org_bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    super::bearer_token(headers).or_else(|| super::websocket_bearer(headers)).ok_or_else(|| {
+        ApiError::unauthorized(
+            "send an access token or an API key as `Authorization: Bearer …` (a WebSocket may \
+             send `Sec-WebSocket-Protocol: gsm.v1, gsm.bearer.<token>` instead)",
+        )
+    })
+}
+
 fn path_org(org: &str) -> Result<OrgId, ApiError> {
     Uuid::parse_str(org).map(OrgId).map_err(|_| ApiError::not_found("org"))
 }
@@ -340,7 +353,7 @@ pub async fn authenticate(
     headers: &HeaderMap,
     org: &str,
 ) -> Result<OrgAccess, ApiError> {
-    let token = bearer(headers)?;
+    let token = org_bearer(headers)?;
     if token.starts_with(secrets::CREDENTIAL_PREFIX)
         || token.starts_with(secrets::JOIN_TOKEN_PREFIX)
     {

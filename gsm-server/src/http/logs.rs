@@ -122,14 +122,16 @@ pub(super) async fn page(
 }
 
 /// A WebSocket: after the upgrade the server sends `JobLogs` pages as text messages, as chunks are
-/// stored, and closes once `complete` is true. Reconnect with `after_seq` to resume.
+/// stored, and closes once `complete` is true. Reconnect with `after_seq` to resume. A browser,
+/// which cannot set `Authorization` on a WebSocket, sends its credential as the subprotocol list
+/// `Sec-WebSocket-Protocol: gsm.v1, gsm.bearer.<token>` and is answered `gsm.v1`.
 #[utoipa::path(
     get,
     path = "/api/v1/orgs/{org}/jobs/{job}/logs/follow",
     tag = "jobs",
     params(JobPath, LogQuery),
     responses(
-        (status = 101, description = "WebSocket upgrade; each text message is a `JobLogs` page.", body = JobLogs),
+        (status = 101, description = "WebSocket upgrade (subprotocol `gsm.v1` when asked for); each text message is a `JobLogs` page.", body = JobLogs),
         (status = 400, description = "Invalid query parameters, or not a WebSocket upgrade request.", body = ErrorBody),
         (status = 404, description = "No such org or job for this credential.", body = ErrorBody),
         (status = 426, description = "The connection cannot be upgraded to a WebSocket.", body = ErrorBody),
@@ -153,6 +155,8 @@ pub(super) async fn follow(
     state.store.get_job(access.org, job).await?;
     let upgrade = upgrade
         .map_err(|err| ApiError::new(err.status(), "websocket_required", err.body_text()))?;
+    // A browser asked for `gsm.v1` (beside its credential); the answer names only that one.
+    let upgrade = upgrade.protocols([crate::http::WS_PROTOCOL]);
     Ok(upgrade.on_upgrade(move |socket| stream(state, access.org, job, after_seq, limit, socket)))
 }
 

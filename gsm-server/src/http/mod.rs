@@ -1,4 +1,5 @@
-//! The REST API under `/api/v1`, plus `/healthz`, `/readyz` and `/metrics`.
+//! The REST API under `/api/v1`, plus `/healthz`, `/readyz` and `/metrics`, and the dashboard
+//! (`web`) for every other path.
 //!
 //! Every org resource lives under `/api/v1/orgs/{org}/…` and every handler starts by
 //! authenticating the caller for that org ([`auth::authenticate`]), so a route cannot forget it.
@@ -28,6 +29,7 @@ mod settings;
 mod stream;
 mod users;
 pub(crate) mod views;
+pub mod web;
 
 use axum::Router;
 use axum::http::HeaderMap;
@@ -78,7 +80,7 @@ pub fn routes() -> Router<AppState> {
         .merge(alert_routes())
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .merge(access_routes())
-        .fallback(not_found)
+        .fallback(web::fallback)
 }
 
 /// Alert rules, the alert history, notifications and the org's alert settings.
@@ -132,18 +134,31 @@ fn access_routes() -> Router<AppState> {
         )
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_FOUND,
-        "route_not_found",
-        "no such route; see /api/v1",
-    )
-}
-
 /// The token of an `Authorization: Bearer …` header.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
     let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
+    (!token.is_empty()).then_some(token)
+}
+
+/// The WebSocket subprotocol gsm's browser-facing sockets speak (and answer the upgrade with).
+pub const WS_PROTOCOL: &str = "gsm.v1";
+/// The prefix of the subprotocol entry that carries a credential.
+pub const WS_BEARER_PREFIX: &str = "gsm.bearer.";
+
+/// The token of `Sec-WebSocket-Protocol: gsm.v1, gsm.bearer.<token>`: browsers cannot set headers
+/// on a WebSocket, only subprotocols. Only that form counts: both entries, one credential, nothing
+/// else in the list, so a stray protocol list is never read as a credential.
+pub fn websocket_bearer(headers: &HeaderMap) -> Option<&str> {
+    let mut entries = Vec::new();
+    for value in headers.get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL) {
+        entries.extend(value.to_str().ok()?.split(',').map(str::trim));
+    }
+    let [first, second] = entries.as_slice() else { return None };
+    let token = match (*first, *second) {
+        (WS_PROTOCOL, other) | (other, WS_PROTOCOL) => other.strip_prefix(WS_BEARER_PREFIX)?,
+        _ => return None,
+    };
     (!token.is_empty()).then_some(token)
 }
 

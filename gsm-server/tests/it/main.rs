@@ -17,3 +17,4 @@ mod roles;
 mod schedules;
 mod store;
 mod stream;
+mod web;
