@@ -251,13 +251,16 @@ macro_rules! fire_columns {
 pub(crate) use fire_columns;
 
 /// Implements [`ScheduleStore`] for a backend (see `access_store!` for the parameters).
-/// One planned fire's statements on `$conn` (inside the caller's transaction), evaluating to its
-/// [`FireOutcomeRecord`]; `?` leaves the whole batch on a database error.
-macro_rules! fire_one {
-    ($conn:ident, $planned:ident) => {{
+/// The claim's statements on `$conn` (inside the caller's transaction): the compare-and-set on
+/// `next_fire_at`, the `(schedule, due_at)` fire row as `$fire` says (its outcome, reason and
+/// jobs), and the history prune that keeps the latest started fire. Evaluates to `None` when the
+/// compare-and-set lost, else whether the fire row was new (an edit that moved `next_fire_at`
+/// back onto a due time that already fired leaves it `false`).
+macro_rules! claim_in {
+    ($conn:ident, $claim:expr, $fire:expr) => {{
         let db = $crate::store::convert::db;
-        let claim = &$planned.claim;
-        let mut fire = claim.fire.clone();
+        let claim: &$crate::store::schedules::FireClaim = $claim;
+        let fire: &$crate::store::schedules::FireRecord = $fire;
         let due = fire.due_at.as_millisecond();
         let advanced: Option<(uuid::Uuid, i64)> = sqlx::query_as(
             "UPDATE schedules SET next_fire_at = $3, last_fire_at = $4 \
@@ -273,13 +276,6 @@ macro_rules! fire_one {
         match advanced {
             None => None,
             Some((org, history_limit)) => {
-                // Recorded as it will most likely end; corrected below if a host is gone.
-                fire.outcome = if $planned.jobs.is_empty() {
-                    gsm_proto::rest::FireOutcome::Skipped
-                } else {
-                    gsm_proto::rest::FireOutcome::Started
-                };
-                fire.jobs = $planned.jobs.iter().map(|(job, _)| job.id).collect();
                 let inserted = sqlx::query(
                     "INSERT INTO schedule_fires (schedule, org, due_at, claimed_at, outcome, \
                      reason, jobs) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -295,88 +291,105 @@ macro_rules! fire_one {
                 .execute(&mut *$conn)
                 .await
                 .map_err(db("schedule fire"))?;
-                if inserted.rows_affected() == 0 {
-                    // An edit moved `next_fire_at` back onto a due time that already fired.
-                    None
-                } else {
-                    let mut created = Vec::with_capacity($planned.jobs.len());
-                    let mut missing = Vec::new();
-                    for (job, audit) in &$planned.jobs {
-                        let row: Option<$crate::store::convert::JobRow> = sqlx::query_as(concat!(
-                            "INSERT INTO jobs (id, org, host, kind, state, attempt, \
-                                 timeout_secs, output_cap_bytes, requested_by, idempotency_key, \
-                                 created_at, updated_at, deadline_at) \
-                                 SELECT $1, $2, $3, $4, 'queued', 0, $5, $6, $7, $8, $9, $9, $10 \
-                                 FROM hosts WHERE org = $2 AND id = $3 AND deleted_at IS NULL \
-                                 ON CONFLICT (org, idempotency_key) \
-                                 WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING ",
-                            $crate::store::convert::job_columns!()
-                        ))
-                        .bind(job.id.0)
-                        .bind(org)
-                        .bind(job.host.0)
-                        .bind(sqlx::types::Json(&job.kind))
-                        .bind($crate::store::convert::signed_opt(job.timeout_secs, "timeout")?)
-                        .bind($crate::store::convert::signed_opt(
-                            job.output_cap_bytes,
-                            "output cap",
-                        )?)
-                        .bind(sqlx::types::Json(&job.requested_by))
-                        .bind(&job.idempotency_key)
-                        .bind(job.now.as_millisecond())
-                        .bind(job.deadline_at.as_millisecond())
-                        .fetch_optional(&mut *$conn)
-                        .await
-                        .map_err(db("job"))?;
-                        match row {
-                            Some(row) => {
-                                Self::insert_audit(&mut *$conn, audit).await?;
-                                created.push(row.into_record()?);
-                            }
-                            None => missing.push(job.host),
+                sqlx::query(
+                    "DELETE FROM schedule_fires WHERE schedule = $1 AND due_at <= \
+                     (SELECT due_at FROM schedule_fires WHERE schedule = $1 \
+                      ORDER BY due_at DESC LIMIT 1 OFFSET $2) \
+                     AND due_at <> COALESCE((SELECT MAX(due_at) FROM schedule_fires \
+                      WHERE schedule = $1 AND outcome = 'started'), -1)",
+                )
+                .bind(fire.schedule)
+                .bind(history_limit)
+                .execute(&mut *$conn)
+                .await
+                .map_err(db("schedule fire"))?;
+                Some(inserted.rows_affected() == 1)
+            }
+        }
+    }};
+}
+pub(super) use claim_in;
+
+/// One planned fire's statements on `$conn` (inside the caller's transaction), evaluating to its
+/// [`FireOutcomeRecord`]; `?` leaves the whole batch on a database error.
+macro_rules! fire_one {
+    ($conn:ident, $planned:ident) => {{
+        let db = $crate::store::convert::db;
+        let mut fire = $planned.claim.fire.clone();
+        // Recorded as it will most likely end; corrected below if a host is gone.
+        fire.outcome = if $planned.jobs.is_empty() {
+            gsm_proto::rest::FireOutcome::Skipped
+        } else {
+            gsm_proto::rest::FireOutcome::Started
+        };
+        fire.jobs = $planned.jobs.iter().map(|(job, _)| job.id).collect();
+        match $crate::store::schedules::claim_in!($conn, &$planned.claim, &fire) {
+            // Lost to another server, or the due time already fired: no jobs.
+            None | Some(false) => None,
+            Some(true) => {
+                let org = fire.org.0;
+                let mut created = Vec::with_capacity($planned.jobs.len());
+                let mut missing = Vec::new();
+                for (job, audit) in &$planned.jobs {
+                    let row: Option<$crate::store::convert::JobRow> = sqlx::query_as(concat!(
+                        "INSERT INTO jobs (id, org, host, kind, state, attempt, timeout_secs, \
+                         output_cap_bytes, requested_by, idempotency_key, created_at, \
+                         updated_at, deadline_at) \
+                         SELECT $1, $2, $3, $4, 'queued', 0, $5, $6, $7, $8, $9, $9, $10 \
+                         FROM hosts WHERE org = $2 AND id = $3 AND deleted_at IS NULL \
+                         ON CONFLICT (org, idempotency_key) \
+                         WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING ",
+                        $crate::store::convert::job_columns!()
+                    ))
+                    .bind(job.id.0)
+                    .bind(org)
+                    .bind(job.host.0)
+                    .bind(sqlx::types::Json(&job.kind))
+                    .bind($crate::store::convert::signed_opt(job.timeout_secs, "timeout")?)
+                    .bind($crate::store::convert::signed_opt(job.output_cap_bytes, "output cap")?)
+                    .bind(sqlx::types::Json(&job.requested_by))
+                    .bind(&job.idempotency_key)
+                    .bind(job.now.as_millisecond())
+                    .bind(job.deadline_at.as_millisecond())
+                    .fetch_optional(&mut *$conn)
+                    .await
+                    .map_err(db("job"))?;
+                    match row {
+                        Some(row) => {
+                            Self::insert_audit(&mut *$conn, audit).await?;
+                            created.push(row.into_record()?);
                         }
+                        None => missing.push(job.host),
                     }
-                    if !missing.is_empty() {
-                        let mut reasons: Vec<String> = fire.reason.take().into_iter().collect();
-                        for host in missing {
-                            reasons.push(format!(
-                                "host {host}: no such host (deleted?), or its job exists"
-                            ));
-                        }
-                        fire.reason = Some(reasons.join("; "));
-                        fire.jobs = created.iter().map(|job| job.id).collect();
-                        fire.outcome = if created.is_empty() {
-                            gsm_proto::rest::FireOutcome::Skipped
-                        } else {
-                            gsm_proto::rest::FireOutcome::Started
-                        };
-                        sqlx::query(
-                            "UPDATE schedule_fires SET outcome = $3, reason = $4, jobs = $5 \
-                             WHERE schedule = $1 AND due_at = $2",
-                        )
-                        .bind(fire.schedule)
-                        .bind(due)
-                        .bind(fire.outcome.as_str())
-                        .bind(&fire.reason)
-                        .bind(sqlx::types::Json(&fire.jobs))
-                        .execute(&mut *$conn)
-                        .await
-                        .map_err(db("schedule fire"))?;
+                }
+                if !missing.is_empty() {
+                    let mut reasons: Vec<String> = fire.reason.take().into_iter().collect();
+                    for host in missing {
+                        reasons.push(format!(
+                            "host {host}: no such host (deleted?), or its job exists"
+                        ));
                     }
+                    fire.reason = Some(reasons.join("; "));
+                    fire.jobs = created.iter().map(|job| job.id).collect();
+                    fire.outcome = if created.is_empty() {
+                        gsm_proto::rest::FireOutcome::Skipped
+                    } else {
+                        gsm_proto::rest::FireOutcome::Started
+                    };
                     sqlx::query(
-                        "DELETE FROM schedule_fires WHERE schedule = $1 AND due_at <= \
-                         (SELECT due_at FROM schedule_fires WHERE schedule = $1 \
-                          ORDER BY due_at DESC LIMIT 1 OFFSET $2) \
-                         AND due_at <> COALESCE((SELECT MAX(due_at) FROM schedule_fires \
-                          WHERE schedule = $1 AND outcome = 'started'), -1)",
+                        "UPDATE schedule_fires SET outcome = $3, reason = $4, jobs = $5 \
+                         WHERE schedule = $1 AND due_at = $2",
                     )
                     .bind(fire.schedule)
-                    .bind(history_limit)
+                    .bind(fire.due_at.as_millisecond())
+                    .bind(fire.outcome.as_str())
+                    .bind(&fire.reason)
+                    .bind(sqlx::types::Json(&fire.jobs))
                     .execute(&mut *$conn)
                     .await
                     .map_err(db("schedule fire"))?;
-                    Some((fire, created))
                 }
+                Some((fire, created))
             }
         }
     }};
@@ -577,56 +590,8 @@ macro_rules! schedule_store {
                 let claim = claim.clone();
                 self.transact(move |conn| {
                     Box::pin(async move {
-                        let db = $crate::store::convert::db;
-                        let fire = &claim.fire;
-                        let due = fire.due_at.as_millisecond();
-                        // The compare-and-set: only the server that still sees `due` as next
-                        // moves on.
-                        let advanced: Option<(uuid::Uuid, i64)> = sqlx::query_as(
-                            "UPDATE schedules SET next_fire_at = $3, last_fire_at = $4 \
-                             WHERE id = $1 AND next_fire_at = $2 AND NOT suspend \
-                             RETURNING org, history_limit",
-                        )
-                        .bind(fire.schedule)
-                        .bind(claim.expected.as_millisecond())
-                        .bind(claim.next_fire_at.map(|at| at.as_millisecond()))
-                        .bind(due)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(db("schedule"))?;
-                        let Some((org, history_limit)) = advanced else {
-                            return Ok(false);
-                        };
-                        let inserted = sqlx::query(
-                            "INSERT INTO schedule_fires (schedule, org, due_at, claimed_at, \
-                             outcome, reason, jobs) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                             ON CONFLICT (schedule, due_at) DO NOTHING",
-                        )
-                        .bind(fire.schedule)
-                        .bind(org)
-                        .bind(due)
-                        .bind(fire.claimed_at.as_millisecond())
-                        .bind(fire.outcome.as_str())
-                        .bind(&fire.reason)
-                        .bind(sqlx::types::Json(&fire.jobs))
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db("schedule fire"))?;
-                        sqlx::query(
-                            "DELETE FROM schedule_fires WHERE schedule = $1 AND due_at <= \
-                             (SELECT due_at FROM schedule_fires WHERE schedule = $1 \
-                              ORDER BY due_at DESC LIMIT 1 OFFSET $2) \
-                             AND due_at <> COALESCE((SELECT MAX(due_at) FROM schedule_fires \
-                              WHERE schedule = $1 AND outcome = 'started'), -1)",
-                        )
-                        .bind(fire.schedule)
-                        .bind(history_limit)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db("schedule fire"))?;
-                        // A due time an edit moved back onto is not fired twice; the schedule
-                        // still moves on.
-                        Ok(inserted.rows_affected() == 1)
+                        let claimed = $crate::store::schedules::claim_in!(conn, &claim, &claim.fire);
+                        Ok(claimed == Some(true))
                     })
                 })
                 .await
