@@ -52,6 +52,14 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Removes `path`; a file already gone counts as removed.
+pub(crate) fn remove_if_present(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    }
+}
+
 /// Creates `dir` (and its parents) with permission bits `mode` when missing. An existing
 /// directory keeps its permissions: tightening them is the administrator's call.
 pub(crate) fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {

@@ -456,11 +456,8 @@ const PROCESS_SUFFIX: &str = ".pid";
 const ACKED_SUFFIX: &str = ".acked";
 
 fn remove_if_present(path: &Path) -> Result<(), Error> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(Error::Io { path: path.to_path_buf(), source }),
-    }
+    durable::remove_if_present(path)
+        .map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {

@@ -294,11 +294,8 @@ fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 }
 
 fn remove_file(path: &Path) -> Result<(), Error> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(Error::Io { path: path.to_path_buf(), source }),
-    }
+    durable::remove_if_present(path)
+        .map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
