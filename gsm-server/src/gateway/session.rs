@@ -16,6 +16,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use futures_util::FutureExt;
 use gsm_core::job::{HostId, JobId};
 use gsm_proto::agent::{
     Ack, AgentMessage, ErrorMessage, GameConfig, GameEventMessage, GameEventsAck, JobFinished,
@@ -238,74 +239,178 @@ async fn serve(
     let mut owned = OwnedJobs::default();
     let mut recheck = tokio::time::interval(RECHECK_EVERY);
     recheck.tick().await;
+    // A frame read ahead while batching output chunks, handled before the socket is read again.
+    let mut read_ahead: Option<Incoming> = None;
     loop {
-        tokio::select! {
-            changed = close.changed() => {
-                if changed.is_err() || *close.borrow() {
-                    return Closed::Replaced;
+        let incoming = match read_ahead.take() {
+            Some(incoming) => incoming,
+            None => tokio::select! {
+                changed = close.changed() => {
+                    if changed.is_err() || *close.borrow() {
+                        return Closed::Replaced;
+                    }
+                    continue;
+                }
+                Some(message) = outbox.recv() => {
+                    if let Err(closed) = send(socket, &message).await {
+                        return closed;
+                    }
+                    continue;
+                }
+                _ = recheck.tick() => {
+                    match state.store.host_by_credential(credential).await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => {
+                            send_error(socket, "revoked", "the host credential was revoked".into()).await;
+                            return Closed::Revoked;
+                        }
+                        Err(err) => tracing::warn!(error = %err, "could not re-check the host credential"),
+                    }
+                    continue;
+                }
+                incoming = socket.recv() => incoming,
+            },
+        };
+        let message = match decode(state, socket, incoming).await {
+            Decoded::Message(message) => message,
+            Decoded::Skip => continue,
+            Decoded::Closed(closed) => return closed,
+        };
+        let handled = match message {
+            AgentMessage::JobLog(first) => {
+                let (chunks, next) = read_chunk_run(socket, first);
+                read_ahead = next;
+                store_chunk_run(state, host.id, &mut owned, chunks).await
+            }
+            message => handle(state, host.id, &mut owned, message).await,
+        };
+        match handled {
+            Ok(replies) => {
+                for reply in replies {
+                    if let Err(closed) = send(socket, &reply).await {
+                        return closed;
+                    }
                 }
             }
-            Some(message) = outbox.recv() => {
-                if let Err(closed) = send(socket, &message).await {
+            Err(Refusal::Forbidden(detail)) => {
+                if let Err(closed) = send(socket, &forbidden(state, detail)).await {
                     return closed;
                 }
             }
-            _ = recheck.tick() => {
-                match state.store.host_by_credential(credential).await {
-                    Ok(Some(_)) => {}
-                    Ok(None) => {
-                        send_error(socket, "revoked", "the host credential was revoked".into()).await;
-                        return Closed::Revoked;
-                    }
-                    Err(err) => tracing::warn!(error = %err, "could not re-check the host credential"),
-                }
-            }
-            incoming = socket.recv() => {
-                let text = match incoming {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Closed::AgentLeft,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Binary(_))) => {
-                        state.metrics.protocol_errors.inc();
-                        let err = ProtocolError::BinaryFrame;
-                        send_error(socket, err.code(), err.to_string()).await;
-                        return Closed::Protocol(err);
-                    }
-                    Some(Ok(Message::Text(text))) => text,
-                };
-                let message = match codec::decode_agent(text.as_str()) {
-                    Ok(message) => message,
-                    Err(err @ ProtocolError::Unsupported { .. }) => {
-                        state.metrics.protocol_errors.inc();
-                        send_error(socket, err.code(), err.to_string()).await;
-                        continue;
-                    }
-                    Err(err) => {
-                        state.metrics.protocol_errors.inc();
-                        send_error(socket, err.code(), err.to_string()).await;
-                        return Closed::Protocol(err);
-                    }
-                };
-                match handle(state, host.id, &mut owned, message).await {
-                    Ok(replies) => {
-                        for reply in replies {
-                            if let Err(closed) = send(socket, &reply).await {
-                                return closed;
-                            }
-                        }
-                    }
-                    Err(Refusal::Forbidden(detail)) => {
-                        state.metrics.protocol_errors.inc();
-                        tracing::warn!(security = true, detail = %detail, "agent message refused");
-                        send_error(socket, "forbidden", detail).await;
-                    }
-                    Err(Refusal::Store(err)) => {
-                        // Nothing was acked, so the agent keeps its copy and re-sends on reconnect.
-                        return Closed::Store(err);
-                    }
-                }
+            Err(Refusal::Store(err)) => {
+                // Nothing was acked, so the agent keeps its copy and re-sends on reconnect.
+                return Closed::Store(err);
             }
         }
     }
+}
+
+/// One read from the agent's socket.
+type Incoming = Option<Result<Message, axum::Error>>;
+
+/// What a frame from the agent comes to.
+enum Decoded {
+    Message(AgentMessage),
+    /// Nothing to do (a ping, or an unknown kind already answered with `unsupported`).
+    Skip,
+    /// The connection is over.
+    Closed(Closed),
+}
+
+async fn decode(state: &AppState, socket: &mut WebSocket, incoming: Incoming) -> Decoded {
+    let text = match incoming {
+        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => {
+            return Decoded::Closed(Closed::AgentLeft);
+        }
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Decoded::Skip,
+        Some(Ok(Message::Binary(_))) => {
+            state.metrics.protocol_errors.inc();
+            let err = ProtocolError::BinaryFrame;
+            send_error(socket, err.code(), err.to_string()).await;
+            return Decoded::Closed(Closed::Protocol(err));
+        }
+        Some(Ok(Message::Text(text))) => text,
+    };
+    match codec::decode_agent(text.as_str()) {
+        Ok(message) => Decoded::Message(message),
+        Err(err @ ProtocolError::Unsupported { .. }) => {
+            state.metrics.protocol_errors.inc();
+            send_error(socket, err.code(), err.to_string()).await;
+            Decoded::Skip
+        }
+        Err(err) => {
+            state.metrics.protocol_errors.inc();
+            send_error(socket, err.code(), err.to_string()).await;
+            Decoded::Closed(Closed::Protocol(err))
+        }
+    }
+}
+
+/// Most output chunks stored in one write.
+const RUN_CHUNKS: usize = 64;
+/// Most output bytes stored in one write.
+const RUN_BYTES: usize = 4 << 20;
+
+/// `first` and the output chunks that already wait on the socket behind it, up to
+/// [`RUN_CHUNKS`] / [`RUN_BYTES`]: while one write is being committed the agent keeps sending, so
+/// the next write takes everything that arrived meanwhile in one transaction and one ack per job.
+/// Never waits for the socket. The first frame that is not an output chunk is returned to be
+/// handled next, in order.
+fn read_chunk_run(socket: &mut WebSocket, first: LogChunk) -> (Vec<LogChunk>, Option<Incoming>) {
+    let mut bytes = first.data.len();
+    let mut chunks = vec![first];
+    while chunks.len() < RUN_CHUNKS && bytes < RUN_BYTES {
+        let Some(incoming) = socket.recv().now_or_never() else {
+            break;
+        };
+        if let Some(Ok(Message::Text(text))) = &incoming
+            && let Ok(AgentMessage::JobLog(chunk)) = codec::decode_agent(text.as_str())
+        {
+            bytes += chunk.data.len();
+            chunks.push(chunk);
+            continue;
+        }
+        return (chunks, Some(incoming));
+    }
+    (chunks, None)
+}
+
+/// The answer to a message about another host's job; it is logged as a security event.
+fn forbidden(state: &AppState, detail: String) -> ServerMessage {
+    state.metrics.protocol_errors.inc();
+    tracing::warn!(security = true, detail = %detail, "agent message refused");
+    ServerMessage::Error(ErrorMessage { code: "forbidden".into(), message: detail })
+}
+
+/// Stores a run of output chunks, job by job in the order they came, and acks each job once.
+/// Chunks of a job that is not this host's are refused without stopping the others.
+async fn store_chunk_run(
+    state: &AppState,
+    host: HostId,
+    owned: &mut OwnedJobs,
+    chunks: Vec<LogChunk>,
+) -> Result<Vec<ServerMessage>, Refusal> {
+    let mut by_job: Vec<(JobRef, Vec<LogChunk>)> = Vec::new();
+    for chunk in chunks {
+        match by_job.iter_mut().find(|(job, _)| *job == chunk.job) {
+            Some((_, run)) => run.push(chunk),
+            None => by_job.push((chunk.job, vec![chunk])),
+        }
+    }
+    let mut acks = Vec::with_capacity(by_job.len());
+    for (job, run) in by_job {
+        match owned.check(state, host, job.job).await {
+            Ok(()) => {}
+            Err(Refusal::Forbidden(detail)) => {
+                acks.push(forbidden(state, detail));
+                continue;
+            }
+            Err(refusal) => return Err(refusal),
+        }
+        let stored = store_chunks(state, job.job, run).await?;
+        acks.push(ack(job, stored, false));
+    }
+    Ok(acks)
 }
 
 /// Why a message was not applied.
@@ -391,12 +496,7 @@ async fn handle(
             dispatch::settle(state, rejected.job.job, End::Rejected { reason }).await?;
             Ok(vec![ack(rejected.job, 0, true)])
         }
-        AgentMessage::JobLog(chunk) => {
-            owned.check(state, host, chunk.job.job).await?;
-            let job = chunk.job;
-            let stored = store_chunks(state, job.job, vec![chunk]).await?;
-            Ok(vec![ack(job, stored, false)])
-        }
+        AgentMessage::JobLog(chunk) => store_chunk_run(state, host, owned, vec![chunk]).await,
         AgentMessage::JobFinished(JobFinished { job, result, chunks }) => {
             owned.check(state, host, job.job).await?;
             let stored = store_chunks(state, job.job, vec![]).await?;

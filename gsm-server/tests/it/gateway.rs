@@ -49,6 +49,7 @@ on_both_backends!(
     heartbeats_make_a_host_online_and_silence_makes_it_offline,
     a_log_follower_sees_chunks_live_and_ends_when_the_job_does,
     an_oversized_frame_closes_the_connection_and_nothing_else,
+    a_burst_of_output_from_two_jobs_and_a_forged_one_is_stored_in_order,
 );
 
 fn heartbeat(host: HostId, seq: u64) -> AgentMessage {
@@ -428,4 +429,89 @@ async fn an_oversized_frame_closes_the_connection_and_nothing_else(server: &Test
         server.state.presence().status(host).filter(|p| p.as_str() == "online")
     })
     .await;
+}
+
+/// The agent does not wait for acks, so chunks pile up on the socket while a write commits and
+/// the server stores them in runs; whatever the runs, every chunk is stored once in order, acks are
+/// cumulative per job, a forged chunk in the middle is refused alone, and a message after the
+/// burst is handled after the chunks before it.
+async fn a_burst_of_output_from_two_jobs_and_a_forged_one_is_stored_in_order(server: &TestServer) {
+    let (host, credential) = server.enrolled_host("burst").await;
+    let (other_host, _) = server.enrolled_host("other").await;
+    let forged = JobRef { job: create_job(server, other_host).await.id, attempt: 1 };
+    let mut agent = server.connect(&credential).await;
+    create_job(server, host).await;
+    let first = expect_assignment(&mut agent).await;
+    create_job(server, host).await;
+    let second = expect_assignment(&mut agent).await;
+    agent.send(&AgentMessage::JobAccepted(first)).await;
+    agent.send(&AgentMessage::JobAccepted(second)).await;
+
+    const CHUNKS: u64 = 200;
+    let line = |job: &str, seq: u64| format!("{job} line {seq}\n").into_bytes();
+    for seq in 0..CHUNKS {
+        agent.send(&chunk(first, seq, &line("first", seq))).await;
+        agent.send(&chunk(second, seq, &line("second", seq))).await;
+        if seq == CHUNKS / 2 {
+            agent.send(&chunk(forged, 0, b"evil")).await;
+        }
+    }
+    agent
+        .send(&AgentMessage::JobFinished(JobFinished {
+            job: first,
+            result: ok_result(),
+            chunks: CHUNKS,
+        }))
+        .await;
+
+    let (mut stored_first, mut stored_second, mut refused) = (0, 0, 0);
+    loop {
+        match agent.recv().await {
+            ServerMessage::Ack(ack) if ack.job == first => {
+                assert!(ack.chunks_stored >= stored_first, "acks never go back");
+                stored_first = ack.chunks_stored;
+                if ack.finished {
+                    break;
+                }
+            }
+            ServerMessage::Ack(ack) if ack.job == second => {
+                assert!(ack.chunks_stored >= stored_second, "acks never go back");
+                stored_second = ack.chunks_stored;
+            }
+            ServerMessage::Error(error) if error.code == "forbidden" => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(stored_first, CHUNKS, "the finish is handled after every chunk before it");
+    assert_eq!(refused, 1);
+    while stored_second < CHUNKS {
+        let ServerMessage::Ack(ack) = agent.recv().await else { panic!("expected an ack") };
+        assert_eq!(ack.job, second);
+        stored_second = ack.chunks_stored;
+    }
+    assert_eq!(stored_second, CHUNKS);
+
+    for (job, name) in [(first, "first"), (second, "second")] {
+        let logs: JobLogs = server
+            .get(&format!("/jobs/{}/logs?limit=1000", job.job))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let text: Vec<u8> = logs.chunks.iter().flat_map(|c| c.data.clone()).collect();
+        let expected: Vec<u8> = (0..CHUNKS).flat_map(|seq| line(name, seq)).collect();
+        assert_eq!(text, expected);
+    }
+    assert_eq!(job_state(server, first.job).await, "succeeded");
+    let logs: JobLogs = server
+        .get(&format!("/jobs/{}/logs", forged.job))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(logs.chunks.is_empty(), "the forged chunk wrote nothing");
 }
