@@ -39,10 +39,16 @@ struct Started {
 
 impl Started {
     fn start(runtime: &Runtime, command: ApprovedCommand) -> Started {
+        let _entered = runtime.enter();
+        Started::start_here(command)
+    }
+
+    /// Starts the job on the runtime this is called in.
+    fn start_here(command: ApprovedCommand) -> Started {
         let (sink, chunks) = mpsc::channel(CHUNKS_IN_FLIGHT);
         let cancel = Cancel::new();
         let stop = cancel.clone();
-        let task = runtime.spawn(async move { runner::run(&command, sink, &stop).await });
+        let task = tokio::spawn(async move { runner::run(&command, sink, &stop).await });
         Started { chunks, cancel, task }
     }
 }
@@ -102,7 +108,10 @@ fn run_on(
     command: ApprovedCommand,
     on_output: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<JobResult> {
-    let Started { mut chunks, cancel, task } = Started::start(runtime, command);
+    // Spawned from inside the runtime (which this thread drives), the task is queued locally:
+    // spawning from outside would wake the runtime's driver through its eventfd first.
+    let Started { mut chunks, cancel, task } =
+        runtime.block_on(async { Started::start_here(command) });
     let mut output = Output::default();
     let stopped = loop {
         let chunk = match interruptible(py, runtime, chunks.recv()) {

@@ -44,9 +44,13 @@ impl Child {
     }
 
     /// Waits for the child to exit and reaps it. Cancel-safe.
+    ///
+    /// No `waitpid` before the first wait for readiness: the pidfd was registered edge-triggered,
+    /// and registering a descriptor that is already readable reports it at once, so a child that
+    /// exited before this call is not missed (and a short job saves the system call).
     pub(super) async fn wait(&mut self) -> io::Result<ExitStatus> {
         loop {
-            if let Some(status) = self.try_wait()? {
+            if let Some(status) = self.status {
                 return Ok(status);
             }
             let mut ready = self.pidfd.readable().await?;

@@ -18,9 +18,11 @@
 //! failure slot, allocates nothing, takes no lock and calls only async-signal-safe functions.
 //! It runs on a stack of its own, mapped before the first clone on a thread and kept for its next.
 //! Every signal is blocked in the calling thread across the clone, so no handler of the parent
-//! can run in the child on shared memory; the child sets every handled signal (and `SIGPIPE`,
-//! which Rust and Python ignore) back to its default action, then unblocks all signals, so the
-//! program starts with an empty signal mask, as `std::process::Command` gives it.
+//! can run in the child on shared memory; every handled signal (and `SIGPIPE`, which Rust and
+//! Python ignore) is set back to its default action — by the kernel where `clone3` with
+//! `CLONE_CLEAR_SIGHAND` is available (module `clone3`), else by the child asking about each
+//! signal — and then the child unblocks all signals, so the program starts with an empty signal
+//! mask, as `std::process::Command` gives it.
 //!
 //! # Reporting a failure
 //!
@@ -39,6 +41,8 @@ use std::ptr;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use rustix::process::Pid;
+
+use super::clone3::{self, Clone3};
 
 /// The child's stack: it runs a few system calls, so 64 KiB is ample; a guard page below it turns
 /// an overflow into a crash instead of a write into the parent's memory.
@@ -177,6 +181,8 @@ struct ChildArgs {
     stdout: RawFd,
     stderr: RawFd,
     cwd: RawFd,
+    /// The kernel already set every handled signal to its default (`CLONE_CLEAR_SIGHAND`).
+    handlers_cleared: bool,
     failure: Failure,
 }
 
@@ -185,7 +191,7 @@ struct ChildArgs {
 pub(super) fn spawn(exec: &Exec, fds: &ChildFds<'_>) -> io::Result<Started> {
     let argv = null_terminated(&exec.argv);
     let envp = null_terminated(&exec.envp);
-    let args = ChildArgs {
+    let mut args = ChildArgs {
         program: exec.program.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
@@ -193,6 +199,7 @@ pub(super) fn spawn(exec: &Exec, fds: &ChildFds<'_>) -> io::Result<Started> {
         stdout: fds.stdout.as_raw_fd(),
         stderr: fds.stderr.as_raw_fd(),
         cwd: fds.cwd.as_raw_fd(),
+        handlers_cleared: true,
         failure: Failure::default(),
     };
     let stack = Stack::take()?;
@@ -202,27 +209,42 @@ pub(super) fn spawn(exec: &Exec, fds: &ChildFds<'_>) -> io::Result<Started> {
     let blocked = SignalsBlocked::all()?;
     // SAFETY: `child_main` follows the module's rules for a CLONE_VM child: it reads only
     // `args` (and the strings and arrays its pointers lead to, all alive until this function
-    // returns) and writes only its own stack and `args.failure`. The stack is a mapping
-    // of STACK_SIZE bytes whose top is 16-byte aligned, reused or unmapped only after the child
-    // has exec'd or exited. With CLONE_PIDFD the kernel stores the pidfd through the parent_tid
-    // argument, `&mut pidfd`, which outlives the call. Every signal is blocked in this thread,
-    // so the child starts with no handler able to run.
-    let pid = unsafe {
-        libc::clone(
+    // returns) and writes only its own stack and `args.failure`, and it never returns. The
+    // stack is a mapping of STACK_SIZE bytes above a guard page, its top 16-byte aligned, reused
+    // or unmapped only after the child has exec'd or exited. The kernel stores the pidfd in
+    // `pidfd`, which outlives the call. Every signal is blocked in this thread, so the child
+    // starts with no handler able to run.
+    let fast = unsafe {
+        clone3::clone_vfork(
+            stack.low(),
+            STACK_SIZE,
+            &mut pidfd,
             child_main,
-            stack.top(),
-            flags,
             ptr::from_ref(&args).cast_mut().cast::<c_void>(),
-            ptr::from_mut(&mut pidfd),
         )
     };
-    let clone_error = io::Error::last_os_error();
+    let pid = match fast {
+        Clone3::Started(pid) => Ok(pid),
+        Clone3::Failed(err) => Err(err),
+        Clone3::Unsupported => {
+            args.handlers_cleared = false;
+            // SAFETY: as above; with CLONE_PIDFD the kernel stores the pidfd through the
+            // parent_tid argument, `&mut pidfd`.
+            let pid = unsafe {
+                libc::clone(
+                    child_main,
+                    stack.top(),
+                    flags,
+                    ptr::from_ref(&args).cast_mut().cast::<c_void>(),
+                    ptr::from_mut(&mut pidfd),
+                )
+            };
+            if pid < 0 { Err(io::Error::last_os_error()) } else { Ok(pid) }
+        }
+    };
     drop(blocked);
     stack.keep();
-
-    if pid < 0 {
-        return Err(clone_error);
-    }
+    let pid = pid?;
     // SAFETY: clone succeeded with CLONE_PIDFD, so the kernel put a new descriptor, which
     // nothing else owns, in `pidfd`.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
@@ -301,6 +323,12 @@ impl Stack {
     }
 
     /// The initial stack pointer: the end of the mapping (page-aligned, so 16-byte aligned).
+    /// The lowest address of the usable stack, just above the guard page.
+    fn low(&self) -> *mut c_void {
+        // SAFETY: GUARD_SIZE < len, so this stays inside the mapping.
+        unsafe { self.base.cast::<u8>().add(GUARD_SIZE).cast() }
+    }
+
     fn top(&self) -> *mut c_void {
         // SAFETY: one past the end of the mapping, which is where a downward stack starts.
         unsafe { self.base.cast::<u8>().add(self.len).cast() }
@@ -377,7 +405,11 @@ unsafe fn prepare_and_exec(args: &ChildArgs) -> (Step, c_int) {
         if libc::setpgid(0, 0) != 0 {
             return (Step::ProcessGroup, errno());
         }
-        default_signal_actions();
+        if args.handlers_cleared {
+            sigpipe_default();
+        } else {
+            default_signal_actions();
+        }
         if libc::fchdir(args.cwd) != 0 {
             return (Step::WorkingDirectory, errno());
         }
@@ -425,6 +457,20 @@ unsafe fn default_signal_actions() {
             default.sa_sigaction = libc::SIG_DFL;
             libc::sigaction(signal, &default, ptr::null_mut());
         }
+    }
+}
+
+/// Sets `SIGPIPE`, which Rust and Python ignore, back to its default action.
+///
+/// # Safety
+///
+/// Only in the child of [`spawn`] (it changes the process's signal dispositions).
+unsafe fn sigpipe_default() {
+    // SAFETY: sigaction only reads the local struct it is given.
+    unsafe {
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        libc::sigaction(libc::SIGPIPE, &default, ptr::null_mut());
     }
 }
 

@@ -51,6 +51,7 @@
 mod cancel;
 mod child;
 mod clone;
+mod clone3;
 mod kill;
 mod output;
 mod spawn;
@@ -61,7 +62,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use crate::job::{JobResult, Termination};
@@ -167,13 +168,14 @@ pub async fn run_observed<S: ChunkSink>(
     tracing::debug!(process.program = %cmd.program().display(), process.pgid = pgid.as_raw_nonzero(), "job started");
 
     let (stop_tx, stop_rx) = oneshot::channel();
+    let output_closed = Notify::new();
     let supervise = async {
-        let ended = supervise(cmd, &mut child, pgid, started, cancel).await;
+        let ended = supervise(cmd, &mut child, pgid, started, cancel, &output_closed).await;
         // Whatever happened, the group is dead or being killed now: let the pump drain and stop.
         let _ = stop_tx.send(());
         ended
     };
-    let pump = output::pump(stdout, stderr, sink, cmd.output_cap_bytes(), stop_rx);
+    let pump = output::pump(stdout, stderr, sink, cmd.output_cap_bytes(), stop_rx, &output_closed);
     let (ended, stats) = tokio::join!(supervise, pump);
     let ended = ended?;
     guard.disarm();
@@ -211,37 +213,69 @@ struct Ended {
 
 /// Waits for the child to exit, or for the timeout or the cancel handle; kills the group either
 /// way, and returns once the child is reaped and no live process of its group remains.
+/// `output_closed` is notified when the first of the output pipes reaches end of file.
 async fn supervise(
     cmd: &ApprovedCommand,
     child: &mut Child,
     pgid: rustix::process::Pid,
     started: Instant,
     cancel: &Cancel,
+    output_closed: &Notify,
 ) -> Result<Ended, Error> {
     let wait_error = |source| Error::Wait { program: cmd.program().to_path_buf(), source };
     let deadline = started.checked_add(cmd.timeout()).unwrap_or_else(far_future);
+    let exited = |status| async move {
+        let reaped = Instant::now();
+        kill::finish_group(pgid, GONE_LIMIT).await;
+        Ok(Ended { termination: Termination::Exited, status, duration: reaped - started })
+    };
 
-    let stop = tokio::select! {
-        status = child.wait() => {
-            let status = status.map_err(wait_error)?;
-            let reaped = Instant::now();
-            kill::finish_group(pgid, GONE_LIMIT).await;
-            return Ok(Ended { termination: Termination::Exited, status, duration: reaped - started });
+    let mut output_open = true;
+    let stop = loop {
+        tokio::select! {
+            status = child.wait() => return exited(status.map_err(wait_error)?).await,
+            () = output_closed.notified(), if output_open => {
+                output_open = false;
+                if let Some(status) = reap_soon(child).map_err(wait_error)? {
+                    return exited(status).await;
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => break Termination::TimedOut,
+            () = cancel.cancelled() => break Termination::Cancelled,
         }
-        () = tokio::time::sleep_until(deadline) => Termination::TimedOut,
-        () = cancel.cancelled() => Termination::Cancelled,
     };
 
     // The child may have exited in the same instant the timer fired: then it ended on its own.
     if let Some(status) = child.try_wait().map_err(wait_error)? {
-        let reaped = Instant::now();
-        kill::finish_group(pgid, GONE_LIMIT).await;
-        return Ok(Ended { termination: Termination::Exited, status, duration: reaped - started });
+        return exited(status).await;
     }
     tracing::debug!(process.pgid = pgid.as_raw_nonzero(), reason = ?stop, "stopping job");
     let (status, reaped) =
         kill::stop_group(child, pgid, cmd.kill_grace(), GONE_LIMIT).await.map_err(wait_error)?;
     Ok(Ended { termination: stop, status, duration: reaped - started })
+}
+
+/// How long [`reap_soon`] looks for the child's exit.
+const REAP_SOON: Duration = Duration::from_micros(50);
+
+/// Reaps the child if it exits within [`REAP_SOON`]; called when its output closed.
+///
+/// A process closes its descriptors as it exits, a few microseconds before it becomes a zombie
+/// and its pidfd turns readable. Waiting for the pidfd there would put this thread to sleep just
+/// to be woken again at once, which costs more than the job itself for a short job; checking a
+/// few times, yielding the CPU in between (the exiting child may need it), does not. A child that
+/// closed its output and goes on running costs this wait once.
+fn reap_soon(child: &mut Child) -> io::Result<Option<ExitStatus>> {
+    let until = std::time::Instant::now() + REAP_SOON;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if std::time::Instant::now() >= until {
+            return Ok(None);
+        }
+        std::thread::yield_now();
+    }
 }
 
 /// A deadline that never comes, for timeouts too large to add to the clock.

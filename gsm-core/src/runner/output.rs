@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::unix::pipe;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::DRAIN;
@@ -85,14 +85,18 @@ struct Pipe<R> {
 
 impl<R: AsyncRead + Unpin> Pipe<R> {
     fn new(reader: R, stream: Stream) -> Self {
-        Self { reader: Some(reader), buf: vec![0; MAX_CHUNK], stream }
+        Self { reader: Some(reader), buf: unfilled(), stream }
     }
 
-    /// Reads what is available into the buffer. Cancel-safe: a read that is dropped before it
-    /// completes has taken no bytes.
+    /// Reads what is available into the buffer, replacing what it held. Cancel-safe: a read that
+    /// is dropped before it completes has taken no bytes. The bytes go into the buffer's spare
+    /// capacity, which is never zeroed first (a job with no output never touches it).
     async fn read(&mut self) -> io::Result<usize> {
         match &mut self.reader {
-            Some(reader) => reader.read(&mut self.buf).await,
+            Some(reader) => {
+                self.buf.clear();
+                reader.read_buf(&mut self.buf).await
+            }
             None => std::future::pending().await,
         }
     }
@@ -107,8 +111,8 @@ struct Keeper<S> {
 }
 
 impl<S: ChunkSink> Keeper<S> {
-    /// Accounts for the `read` bytes just read into `buf` and sends what the cap allows. `buf`
-    /// keeps its length; it is replaced by a fresh buffer only when its bytes went to the sink.
+    /// Accounts for the `read` bytes just read into `buf` and sends what the cap allows. `buf` is
+    /// replaced by a fresh empty buffer only when its bytes went to the sink.
     async fn take(&mut self, stream: Stream, buf: &mut Vec<u8>, read: usize) {
         self.stats.output_bytes += read as u64;
         let room = self.cap.saturating_sub(self.stats.kept_bytes);
@@ -118,7 +122,7 @@ impl<S: ChunkSink> Keeper<S> {
         // A large chunk takes the buffer itself; a small one is copied out, so a channel full of
         // short lines does not pin a whole buffer per line.
         let data = if keep >= MAX_CHUNK / 4 {
-            let mut data = std::mem::replace(buf, vec![0; MAX_CHUNK]);
+            let mut data = std::mem::replace(buf, unfilled());
             data.truncate(keep);
             data
         } else {
@@ -139,18 +143,21 @@ impl<S: ChunkSink> Keeper<S> {
 }
 
 /// Reads both pipes to the end and feeds the sink; after `stop` fires (the process group is dead)
-/// reads on for at most [`DRAIN`], not counting time spent in the sink.
+/// reads on for at most [`DRAIN`], not counting time spent in the sink. `closing` is notified
+/// when the first pipe reaches end of file (the child is usually exiting then).
 pub(super) async fn pump<S: ChunkSink>(
     stdout: pipe::Receiver,
     stderr: pipe::Receiver,
     sink: S,
     cap: u64,
     mut stop: oneshot::Receiver<()>,
+    closing: &Notify,
 ) -> OutputStats {
     let mut out = Pipe::new(stdout, Stream::Stdout);
     let mut err = Pipe::new(stderr, Stream::Stderr);
     let mut keeper = Keeper { sink: Some(sink), cap, next_seq: 0, stats: OutputStats::default() };
     let mut drain_until: Option<Instant> = None;
+    let mut told_closing = false;
 
     while out.reader.is_some() || err.reader.is_some() {
         let drain_deadline = drain_until.unwrap_or_else(super::far_future);
@@ -164,7 +171,13 @@ pub(super) async fn pump<S: ChunkSink>(
             }
             () = tokio::time::sleep_until(drain_deadline), if drain_until.is_some() => break,
         };
-        let Some((stream, read)) = pipe else { continue };
+        let Some((stream, read)) = pipe else {
+            if !told_closing && (out.reader.is_none() || err.reader.is_none()) {
+                told_closing = true;
+                closing.notify_one();
+            }
+            continue;
+        };
         let sending = Instant::now();
         match stream {
             Stream::Stdout => keeper.take(stream, &mut out.buf, read).await,
@@ -176,6 +189,11 @@ pub(super) async fn pump<S: ChunkSink>(
         }
     }
     keeper.stats
+}
+
+/// An empty read buffer with room for one chunk.
+fn unfilled() -> Vec<u8> {
+    Vec::with_capacity(MAX_CHUNK)
 }
 
 /// Handles the end of a read: `Some((stream, bytes))` when bytes are waiting in the pipe's

@@ -634,3 +634,69 @@ async fn a_dropped_run_kills_its_group_and_reaps_its_child() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+#[tokio::test]
+async fn ignored_signals_stay_ignored_and_the_kernel_clears_the_handlers() {
+    // SIGUSR2 ignored and SIGURG handled in this process (a test process of its own under
+    // nextest): the program must inherit the ignore, as exec keeps it.
+    extern "C" fn on_urg(_: libc::c_int) {}
+    // SAFETY: signal only changes this process's dispositions of two signals no test uses.
+    unsafe {
+        libc::signal(libc::SIGUSR2, libc::SIG_IGN);
+        libc::signal(libc::SIGURG, on_urg as extern "C" fn(libc::c_int) as libc::sighandler_t);
+    }
+    let ran =
+        run_ok(&Job::new("/bin/grep", &["^Sig\\(Ign\\|Cgt\\)", "/proc/self/status"]).approve())
+            .await;
+    // SAFETY: as above.
+    unsafe {
+        libc::signal(libc::SIGUSR2, libc::SIG_DFL);
+        libc::signal(libc::SIGURG, libc::SIG_DFL);
+    }
+    let stdout = ran.stdout();
+    let field = |name: &str| {
+        let line = stdout.lines().find(|line| line.starts_with(name)).expect("field present");
+        u64::from_str_radix(line[name.len()..].trim(), 16).expect("hex mask")
+    };
+    assert_ne!(field("SigIgn:") & (1 << (libc::SIGUSR2 - 1)), 0, "{stdout}");
+    // exec resets handled signals anyway; what the clearing protects is the time before it.
+    assert_eq!(field("SigCgt:") & (1 << (libc::SIGURG - 1)), 0, "{stdout}");
+    // The fast path is the one taken on the kernels gsm supports on x86-64 (5.5 and later).
+    if cfg!(target_arch = "x86_64") && std::env::var_os("GSM_ALLOW_CLONE_FALLBACK").is_none() {
+        assert!(
+            super::clone3::works(),
+            "clone3 with CLONE_CLEAR_SIGHAND was refused (a kernel before 5.5, or a seccomp \
+             filter); the runner works, more slowly — set GSM_ALLOW_CLONE_FALLBACK=1 to accept"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_clone3_the_child_still_gets_default_handlers_and_no_blocked_signals() {
+    // The path kernels before 5.5 and sandboxes that refuse clone3 take (this test's own process).
+    super::clone3::refuse();
+    extern "C" fn on_urg(_: libc::c_int) {}
+    // SAFETY: as in the test above.
+    unsafe {
+        libc::signal(libc::SIGUSR2, libc::SIG_IGN);
+        libc::signal(libc::SIGURG, on_urg as extern "C" fn(libc::c_int) as libc::sighandler_t);
+    }
+    let ran =
+        run_ok(&Job::new("/bin/grep", &["^Sig\\(Blk\\|Ign\\)", "/proc/self/status"]).approve())
+            .await;
+    // SAFETY: as above.
+    unsafe {
+        libc::signal(libc::SIGUSR2, libc::SIG_DFL);
+        libc::signal(libc::SIGURG, libc::SIG_DFL);
+    }
+    let stdout = ran.stdout();
+    let field = |name: &str| {
+        let line = stdout.lines().find(|line| line.starts_with(name)).expect("field present");
+        u64::from_str_radix(line[name.len()..].trim(), 16).expect("hex mask")
+    };
+    assert_eq!(field("SigBlk:"), 0, "{stdout}");
+    assert_eq!(field("SigIgn:") & (1 << (libc::SIGPIPE - 1)), 0, "{stdout}");
+    assert_ne!(field("SigIgn:") & (1 << (libc::SIGUSR2 - 1)), 0, "{stdout}");
+    assert!(!super::clone3::works());
+    assert_eq!(run_ok(&Job::new("/bin/true", &[]).approve()).await.result.exit_code, Some(0));
+}
