@@ -40,13 +40,16 @@
 //!   agent and in a large Python interpreter, where `fork`'s page-table copy cost more than the
 //!   program's run. The child makes only raw system calls on memory prepared before the clone:
 //!   stdin on `/dev/null` and stdout and stderr on pipes, its own process group, handled signals
-//!   (and `SIGPIPE`) back to their default and an empty signal mask, `fchdir` to the working
+//!   (and `SIGPIPE`) back to their default (by the kernel, through `clone3`'s
+//!   `CLONE_CLEAR_SIGHAND`, where it can: module `clone3`) and an empty signal mask, `fchdir` to the working
 //!   directory's descriptor, `RLIMIT_CORE = 0`, `PR_SET_NO_NEW_PRIVS`, and every descriptor above
 //!   2 marked close-on-exec, so the program sees fds 0, 1 and 2 and nothing a library in this
 //!   process forgot to mark. The environment is exactly [`ApprovedCommand::env`]. A failure
 //!   before or in `execve` comes back as [`Error::Spawn`] with its errno.
 //! - **Waited on through a pidfd** (module `child`): tokio's reactor reports the child's exit and
-//!   `waitpid` reaps it; the runner never relies on `SIGCHLD`. Needs Linux 5.3 or later.
+//!   `waitpid` reaps it; the runner never relies on `SIGCHLD`. Needs Linux 5.3 or later. When
+//!   the first output pipe reaches end of file the child is usually exiting, so the supervisor
+//!   looks for its exit for up to 50 µs before it sleeps on the pidfd (one wake-up fewer).
 
 mod cancel;
 mod child;
