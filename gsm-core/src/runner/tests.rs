@@ -635,32 +635,40 @@ async fn a_dropped_run_kills_its_group_and_reaps_its_child() {
     }
 }
 
-#[tokio::test]
-async fn ignored_signals_stay_ignored_and_the_kernel_clears_the_handlers() {
-    // SIGUSR2 ignored and SIGURG handled in this process (a test process of its own under
-    // nextest): the program must inherit the ignore, as exec keeps it.
+/// The signal masks (`SigBlk`, `SigIgn`, `SigCgt`) a program started by the runner sees in its
+/// own `/proc` status, run while this process ignores SIGUSR2 and handles SIGURG (this test's own
+/// process under nextest; both restored after).
+async fn child_signal_masks() -> impl Fn(&str) -> u64 {
     extern "C" fn on_urg(_: libc::c_int) {}
-    // SAFETY: signal only changes this process's dispositions of two signals no test uses.
+    // SAFETY: signal only changes this process's dispositions of two signals no other test uses.
     unsafe {
         libc::signal(libc::SIGUSR2, libc::SIG_IGN);
         libc::signal(libc::SIGURG, on_urg as extern "C" fn(libc::c_int) as libc::sighandler_t);
     }
-    let ran =
-        run_ok(&Job::new("/bin/grep", &["^Sig\\(Ign\\|Cgt\\)", "/proc/self/status"]).approve())
-            .await;
+    let ran = run_ok(&Job::new("/bin/grep", &["^Sig", "/proc/self/status"]).approve()).await;
     // SAFETY: as above.
     unsafe {
         libc::signal(libc::SIGUSR2, libc::SIG_DFL);
         libc::signal(libc::SIGURG, libc::SIG_DFL);
     }
     let stdout = ran.stdout();
-    let field = |name: &str| {
+    move |name: &str| {
         let line = stdout.lines().find(|line| line.starts_with(name)).expect("field present");
         u64::from_str_radix(line[name.len()..].trim(), 16).expect("hex mask")
-    };
-    assert_ne!(field("SigIgn:") & (1 << (libc::SIGUSR2 - 1)), 0, "{stdout}");
-    // exec resets handled signals anyway; what the clearing protects is the time before it.
-    assert_eq!(field("SigCgt:") & (1 << (libc::SIGURG - 1)), 0, "{stdout}");
+    }
+}
+
+fn bit(signal: libc::c_int) -> u64 {
+    1 << (signal - 1)
+}
+
+#[tokio::test]
+async fn ignored_signals_stay_ignored_and_the_kernel_clears_the_handlers() {
+    let mask = child_signal_masks().await;
+    // exec keeps an ignore, and resets handlers anyway: the clearing protects the time before it.
+    assert_ne!(mask("SigIgn:") & bit(libc::SIGUSR2), 0);
+    assert_eq!(mask("SigCgt:") & bit(libc::SIGURG), 0);
+    assert_eq!(mask("SigIgn:") & bit(libc::SIGPIPE), 0);
     // The fast path is the one taken on the kernels gsm supports on x86-64 (5.5 and later).
     if cfg!(target_arch = "x86_64") && std::env::var_os("GSM_ALLOW_CLONE_FALLBACK").is_none() {
         assert!(
@@ -675,28 +683,10 @@ async fn ignored_signals_stay_ignored_and_the_kernel_clears_the_handlers() {
 async fn without_clone3_the_child_still_gets_default_handlers_and_no_blocked_signals() {
     // The path kernels before 5.5 and sandboxes that refuse clone3 take (this test's own process).
     super::clone3::refuse();
-    extern "C" fn on_urg(_: libc::c_int) {}
-    // SAFETY: as in the test above.
-    unsafe {
-        libc::signal(libc::SIGUSR2, libc::SIG_IGN);
-        libc::signal(libc::SIGURG, on_urg as extern "C" fn(libc::c_int) as libc::sighandler_t);
-    }
-    let ran =
-        run_ok(&Job::new("/bin/grep", &["^Sig\\(Blk\\|Ign\\)", "/proc/self/status"]).approve())
-            .await;
-    // SAFETY: as above.
-    unsafe {
-        libc::signal(libc::SIGUSR2, libc::SIG_DFL);
-        libc::signal(libc::SIGURG, libc::SIG_DFL);
-    }
-    let stdout = ran.stdout();
-    let field = |name: &str| {
-        let line = stdout.lines().find(|line| line.starts_with(name)).expect("field present");
-        u64::from_str_radix(line[name.len()..].trim(), 16).expect("hex mask")
-    };
-    assert_eq!(field("SigBlk:"), 0, "{stdout}");
-    assert_eq!(field("SigIgn:") & (1 << (libc::SIGPIPE - 1)), 0, "{stdout}");
-    assert_ne!(field("SigIgn:") & (1 << (libc::SIGUSR2 - 1)), 0, "{stdout}");
+    let mask = child_signal_masks().await;
+    assert_eq!(mask("SigBlk:"), 0);
+    assert_eq!(mask("SigIgn:") & bit(libc::SIGPIPE), 0);
+    assert_ne!(mask("SigIgn:") & bit(libc::SIGUSR2), 0);
     assert!(!super::clone3::works());
     assert_eq!(run_ok(&Job::new("/bin/true", &[]).approve()).await.result.exit_code, Some(0));
 }
