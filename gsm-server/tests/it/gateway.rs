@@ -94,7 +94,7 @@ async fn expect_assignment(agent: &mut FakeAgent) -> JobRef {
 }
 
 async fn job_state(server: &TestServer, job: JobId) -> String {
-    let job: Job = server.get(&format!("/jobs/{job}")).send().await.unwrap().json().await.unwrap();
+    let job: Job = server.get_json(&format!("/jobs/{job}")).await;
     job.state.as_str().to_string()
 }
 
@@ -133,23 +133,14 @@ async fn a_job_is_pushed_the_moment_it_is_created_and_its_output_and_result_come
     let ServerMessage::Ack(ack) = agent.recv().await else { panic!("expected ack") };
     assert!(ack.finished && ack.chunks_stored == 3);
 
-    let done: Job =
-        server.get(&format!("/jobs/{}", job.id)).send().await.unwrap().json().await.unwrap();
+    let done: Job = server.get_json(&format!("/jobs/{}", job.id)).await;
     assert_eq!(done.state.as_str(), "succeeded");
     assert_eq!(done.result.unwrap().exit_code, Some(0));
-    let logs: JobLogs =
-        server.get(&format!("/jobs/{}/logs", job.id)).send().await.unwrap().json().await.unwrap();
+    let logs: JobLogs = server.get_json(&format!("/jobs/{}/logs", job.id)).await;
     let text: Vec<u8> = logs.chunks.iter().flat_map(|c| c.data.clone()).collect();
     assert_eq!(text, b"hello\n");
     assert!(logs.complete);
-    let after: JobLogs = server
-        .get(&format!("/jobs/{}/logs?after_seq=1", job.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after: JobLogs = server.get_json(&format!("/jobs/{}/logs?after_seq=1", job.id)).await;
     assert_eq!(after.chunks.iter().map(|c| c.seq).collect::<Vec<_>>(), [2]);
 
     // A duplicate finish is a no-op that is acked again.
@@ -184,8 +175,7 @@ async fn a_job_its_host_never_takes_ends_lost_with_a_reason(server: &TestServer)
     let body = json!({"host": host, "kind": {"type": "command", "program": "/bin/true"}, "deadline_secs": 1});
     let job: Job = server.post("/jobs").json(&body).send().await.unwrap().json().await.unwrap();
     let lost: Job = eventually(|| async {
-        let job: Job =
-            server.get(&format!("/jobs/{}", job.id)).send().await.unwrap().json().await.unwrap();
+        let job: Job = server.get_json(&format!("/jobs/{}", job.id)).await;
         (job.state.as_str() == "lost").then_some(job)
     })
     .await;
@@ -253,8 +243,7 @@ async fn an_agent_cannot_speak_for_another_host_or_its_jobs(server: &TestServer)
 
     // Nothing was written, and the connection still works for its own host.
     assert_eq!(job_state(server, job_b.id).await, "queued");
-    let logs: JobLogs =
-        server.get(&format!("/jobs/{}/logs", job_b.id)).send().await.unwrap().json().await.unwrap();
+    let logs: JobLogs = server.get_json(&format!("/jobs/{}/logs", job_b.id)).await;
     assert!(logs.chunks.is_empty());
     agent.send(&heartbeat(host_a, 1)).await;
     eventually(|| async {
@@ -299,8 +288,7 @@ async fn a_deleted_host_is_disconnected_and_its_credential_refused(server: &Test
         }
         other => panic!("expected a 401, got {:?}", other.map(|_| "a connection")),
     }
-    let lost: Job =
-        server.get(&format!("/jobs/{}", job.id)).send().await.unwrap().json().await.unwrap();
+    let lost: Job = server.get_json(&format!("/jobs/{}", job.id)).await;
     assert_eq!(lost.state.as_str(), "lost");
 }
 
@@ -349,8 +337,7 @@ async fn heartbeats_make_a_host_online_and_silence_makes_it_offline(server: &Tes
     let mut agent = server.connect(&credential).await;
     agent.send(&heartbeat(host, 1)).await;
     let view = eventually(|| async {
-        let view: gsm_proto::rest::Host =
-            server.get(&format!("/hosts/{host}")).send().await.unwrap().json().await.unwrap();
+        let view: gsm_proto::rest::Host = server.get_json(&format!("/hosts/{host}")).await;
         (view.last_heartbeat.is_some() && view.connected).then_some(view)
     })
     .await;
@@ -492,26 +479,12 @@ async fn a_burst_of_output_from_two_jobs_and_a_forged_one_is_stored_in_order(ser
     assert_eq!(stored_second, CHUNKS);
 
     for (job, name) in [(first, "first"), (second, "second")] {
-        let logs: JobLogs = server
-            .get(&format!("/jobs/{}/logs?limit=1000", job.job))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let logs: JobLogs = server.get_json(&format!("/jobs/{}/logs?limit=1000", job.job)).await;
         let text: Vec<u8> = logs.chunks.iter().flat_map(|c| c.data.clone()).collect();
         let expected: Vec<u8> = (0..CHUNKS).flat_map(|seq| line(name, seq)).collect();
         assert_eq!(text, expected);
     }
     assert_eq!(job_state(server, first.job).await, "succeeded");
-    let logs: JobLogs = server
-        .get(&format!("/jobs/{}/logs", forged.job))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let logs: JobLogs = server.get_json(&format!("/jobs/{}/logs", forged.job)).await;
     assert!(logs.chunks.is_empty(), "the forged chunk wrote nothing");
 }

@@ -121,6 +121,13 @@ impl TestServer {
         self.http.get(self.url(path)).bearer_auth(&self.org.api_key)
     }
 
+    /// `GET` of an org path that must answer 2xx with `T` as JSON.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let response = self.get(path).send().await.expect("request sent");
+        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        response.json().await.expect("a JSON body of the expected shape")
+    }
+
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.post(self.url(path)).bearer_auth(&self.org.api_key)
     }
