@@ -121,12 +121,29 @@ try {
     await page.getByRole("link", { name: "e2e-1" }).click();
     await page.getByText("Players seen", { exact: true }).waitFor();
     await page.getByText(/\(7dtd\)/).waitFor({ timeout: 30_000 });
+    // The heartbeat history: four charts, and the CPU chart draws a line once a flushed heartbeat
+    // is in the store (each range pick asks the server again).
+    for (const name of ["CPU load (1 min)", "Memory used", "Disk used (fullest)", "Players online"]) {
+      await page.getByRole("img", { name }).waitFor();
+    }
+    const cpu = page.getByRole("img", { name: "CPU load (1 min)" });
+    const deadline = Date.now() + 30_000;
+    for (let range = 0; (await cpu.locator("path").count()) === 0; range++) {
+      check(Date.now() < deadline, "the CPU chart drew no line within 30 s of heartbeats");
+      await page.getByRole("button", { name: range % 2 ? "1 hour" : "24 hours" }).click();
+      await page.waitForTimeout(500);
+    }
+    await page.getByRole("button", { name: "1 hour" }).click();
+    check((await page.getByRole("button", { name: "1 hour" }).getAttribute("aria-pressed")) === "true", "the 1 hour range is not shown as picked");
     await capture(page, "host-detail");
   });
 
   await step("run a job and watch its lines stream live, coloured, as inert text", async () => {
     await page.goto(`${fleet.base}/orgs/${fleet.org}/jobs/new?host=${host}`);
-    await page.getByLabel(/^Program/).fill(join(fleet.dir, "stream.sh"));
+    // The host's allowed programs are offered (its agent reported its policy's rules), not typed.
+    const picker = page.getByLabel("Program (as the host's policy allows it)");
+    await picker.locator("option", { hasText: "/usr/bin/printf" }).first().waitFor({ state: "attached", timeout: 30_000 });
+    await picker.selectOption({ label: join(fleet.dir, "stream.sh") });
     await capture(page, "new-job");
     await page.getByRole("button", { name: "Run the job" }).click();
     await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);

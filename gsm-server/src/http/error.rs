@@ -29,6 +29,12 @@ impl ApiError {
         Self { status, code, message: message.into(), source: None, retry_after: None }
     }
 
+    /// The stable code the answer carries (for unit tests of request checks).
+    #[cfg(test)]
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// 400: the request is malformed.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)

@@ -14,6 +14,7 @@ pub mod alerts;
 mod convert;
 pub mod discord;
 pub mod games;
+pub mod metrics;
 mod postgres;
 pub mod schedules;
 mod sqlite;
@@ -300,6 +301,7 @@ pub trait Store:
     access::AccessStore
     + alerts::AlertStore
     + games::GameStore
+    + metrics::MetricsStore
     + schedules::ScheduleStore
     + discord::DiscordStore
     + Send
@@ -375,7 +377,8 @@ pub trait Store:
     ) -> StoreResult<Option<HostRecord>>;
     /// Records what an agent reported at connect time.
     async fn update_host_facts(&self, id: HostId, facts: &HostFacts) -> StoreResult<()>;
-    /// Stores the latest heartbeat of each host in one batch (heartbeats are coalesced in memory).
+    /// Stores the latest heartbeat of each host in one batch (heartbeats are coalesced in memory),
+    /// and folds each into its host's minute of metrics history in the same transaction.
     async fn record_heartbeats(&self, beats: &[(HostId, Timestamp, Heartbeat)]) -> StoreResult<()>;
 
     /// Creates a queued job on a host of the org, or returns the job an earlier call with the same

@@ -2,9 +2,11 @@
 
 use gsm_core::heartbeat::Heartbeat;
 use gsm_core::job::{HostId, JobId, JobResult, Termination};
+use gsm_core::policy::{ArgSlot, ProgramSummary};
 use gsm_core::runner::Stream;
 use gsm_proto::agent::{
-    AgentMessage, EnrollResponse, Hello, JobFinished, JobRef, LogChunk, ServerMessage, VersionRange,
+    AgentMessage, EnrollResponse, Hello, HostFacts, JobFinished, JobRef, LogChunk, ServerMessage,
+    VersionRange,
 };
 use gsm_proto::rest::{HostCreated, Job, JobLogs};
 use serde_json::json;
@@ -49,6 +51,7 @@ on_both_backends!(
     heartbeats_make_a_host_online_and_silence_makes_it_offline,
     a_log_follower_sees_chunks_live_and_ends_when_the_job_does,
     an_oversized_frame_closes_the_connection_and_nothing_else,
+    allowed_programs_from_the_hello_show_on_the_host_detail_and_bad_ones_are_ignored,
 );
 
 fn heartbeat(host: HostId, seq: u64) -> AgentMessage {
@@ -428,4 +431,73 @@ async fn an_oversized_frame_closes_the_connection_and_nothing_else(server: &Test
         server.state.presence().status(host).filter(|p| p.as_str() == "online")
     })
     .await;
+}
+
+async fn hello_with(server: &TestServer, credential: &str, facts: HostFacts) {
+    let mut agent = server.connect_raw(credential).await.unwrap();
+    agent.send(&AgentMessage::Hello(Hello { protocol: VersionRange::CURRENT, facts })).await;
+    assert!(matches!(agent.recv().await, ServerMessage::Welcome(_)));
+}
+
+async fn allowed_programs_from_the_hello_show_on_the_host_detail_and_bad_ones_are_ignored(
+    server: &TestServer,
+) {
+    let (host, credential) = server.enrolled_host("eu-1").await;
+    let programs = vec![
+        ProgramSummary {
+            path: "/usr/bin/systemctl".into(),
+            args: vec![
+                ArgSlot::OneOf { values: vec!["start".into(), "stop".into()] },
+                ArgSlot::Fixed { value: "7dtd".into() },
+            ],
+            repeat: None,
+            allow_extra: false,
+        },
+        ProgramSummary { path: "/bin/echo".into(), args: vec![], repeat: None, allow_extra: true },
+    ];
+    hello_with(server, &credential, HostFacts { allowed_programs: programs.clone(), ..facts() })
+        .await;
+    let detail = || async {
+        let view: gsm_proto::rest::Host =
+            server.get(&format!("/hosts/{host}")).send().await.unwrap().json().await.unwrap();
+        view
+    };
+    let view = detail().await;
+    assert_eq!(view.allowed_programs, programs);
+    assert!(view.facts.unwrap().allowed_programs.is_empty(), "shown once, not inside the facts");
+    let page: gsm_proto::rest::Page<gsm_proto::rest::Host> =
+        server.get("/hosts").send().await.unwrap().json().await.unwrap();
+    assert!(page.items.iter().all(|h| h.allowed_programs.is_empty()), "the list leaves them out");
+
+    // A hello whose list is out of bounds keeps the facts stored before (and the agent connected).
+    for bad in [
+        ProgramSummary {
+            path: "relative/tool".into(),
+            args: vec![],
+            repeat: None,
+            allow_extra: false,
+        },
+        ProgramSummary {
+            path: format!("/{}", "x".repeat(2000)),
+            args: vec![],
+            repeat: None,
+            allow_extra: false,
+        },
+        ProgramSummary {
+            path: "/bin/ok".into(),
+            args: vec![ArgSlot::Fixed { value: "line\nbreak".into() }],
+            repeat: None,
+            allow_extra: false,
+        },
+    ] {
+        let facts = HostFacts { allowed_programs: vec![bad], ..facts() };
+        hello_with(server, &credential, facts).await;
+        assert_eq!(detail().await.allowed_programs, programs);
+    }
+    let too_many = vec![programs[1].clone(); gsm_proto::agent::MAX_ALLOWED_PROGRAMS + 1];
+    hello_with(server, &credential, HostFacts { allowed_programs: too_many, ..facts() }).await;
+    assert_eq!(detail().await.allowed_programs, programs);
+    // An agent that reports none (an older one) clears them.
+    hello_with(server, &credential, facts()).await;
+    assert!(detail().await.allowed_programs.is_empty());
 }

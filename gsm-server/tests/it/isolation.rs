@@ -139,6 +139,7 @@ pub const CASES: &[Case] = &[
     case("GET", "/api/v1/orgs/{org}/hosts/{host}", 200, "Read"),
     case("DELETE", "/api/v1/orgs/{org}/hosts/{host}", 204, "ManageHosts"),
     case("POST", "/api/v1/orgs/{org}/hosts/{host}/join-tokens", 201, "ManageHosts"),
+    case("GET", "/api/v1/orgs/{org}/hosts/{host}/metrics", 200, "Read"),
     Case {
         query: |ids| format!("host={}", ids.host),
         foreign: Foreign::EmptyPage,

@@ -34,6 +34,7 @@ use uuid::Uuid;
 mod alerts;
 mod discord;
 mod games;
+mod metrics;
 mod schedules;
 
 use alerts::{
@@ -54,6 +55,10 @@ use games::{
     another_orgs_or_a_deleted_hosts_games_are_not_found,
     game_events_are_stored_once_and_filtered_newest_first,
     players_are_online_from_connect_to_disconnect_with_last_seen,
+};
+use metrics::{
+    heartbeats_fold_into_minutes_read_oldest_first_by_org_and_range,
+    old_metrics_are_pruned_in_bounded_batches,
 };
 use schedules::{
     a_due_time_is_claimed_once_by_concurrent_claimers,
@@ -135,6 +140,8 @@ conformance!(
     deleting_an_unknown_or_deleted_host_is_not_found,
     update_host_facts_replaces_the_facts_of_live_hosts_only,
     record_heartbeats_keeps_the_latest_heartbeat_per_host,
+    heartbeats_fold_into_minutes_read_oldest_first_by_org_and_range,
+    old_metrics_are_pruned_in_bounded_batches,
     created_job_is_queued_at_attempt_zero,
     create_job_on_a_deleted_host_is_not_found,
     create_job_with_a_repeated_idempotency_key_returns_the_first_job,
@@ -342,6 +349,7 @@ fn facts(hostname: &str) -> HostFacts {
         cpus: 8,
         memory_total_bytes: 16 << 30,
         agent_version: "0.1.0".to_owned(),
+        allowed_programs: Vec::new(),
     }
 }
 

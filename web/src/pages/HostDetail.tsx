@@ -1,10 +1,12 @@
-// One host: what its agent reports (facts, load, memory, disks, games, players), its recent jobs,
-// a new join token to re-enroll it, and revoking it (deleting the host cuts its agent at once).
+// One host: what its agent reports (facts, load, memory, disks, games, players), charts of its
+// heartbeat history, its recent jobs, a new join token to re-enroll it, and revoking it (deleting
+// the host cuts its agent at once).
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, errorMessage, unwrap, type Schemas } from "../api/client";
 import { useHost, useJobs } from "../api/queries";
+import { HostCharts } from "../components/HostCharts";
 import { Button } from "../components/ui/button";
 import { Badge, Card, CardTitle, Empty, ErrorNote, PageHeader, Table, Td, Th } from "../components/ui/card";
 import { Dialog } from "../components/ui/dialog";
@@ -130,6 +132,7 @@ export function HostDetail() {
             <Empty>No game servers reported.</Empty>
           )}
         </Card>
+        <HostCharts org={org} host={hostId} />
         <Card>
           <CardTitle>Players seen</CardTitle>
           {data.players?.length ? (
