@@ -33,6 +33,10 @@ pub struct ErrorDetail {
     pub code: String,
     /// What was wrong and what to do, for people.
     pub message: String,
+    /// The request body's field the error is about, as a dotted path (`threshold.window_secs`),
+    /// when it is about one; forms show the message there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// One page of a list, with the cursor for the next page when there is one.

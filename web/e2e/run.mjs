@@ -211,11 +211,15 @@ try {
     await page.getByTestId("job-state").getByText("cancelled").waitFor({ timeout: 30_000 });
   });
 
-  await step("the jobs list filters by state", async () => {
+  await step("the jobs list filters by state and creation time", async () => {
     await page.goto(`${fleet.base}/orgs/${fleet.org}/jobs`);
     await page.getByTestId("jobs-table").waitFor();
     await page.getByLabel("State").selectOption("cancelled");
     await until("the filtered list", async () => (await page.getByTestId("jobs-table").locator("tbody tr").count()) === 1);
+    // Every job of this run was created within the hour; `since` goes to the server.
+    await page.getByLabel("Created").selectOption({ label: "Last hour" });
+    await page.waitForURL(/period=1h/);
+    await until("the list within the hour", async () => (await page.getByTestId("jobs-table").locator("tbody tr").count()) === 1);
     await capture(page, "jobs");
   });
 
@@ -294,10 +298,20 @@ try {
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.goto(`${fleet.base}/orgs/${fleet.org}/alerts`);
     await page.getByRole("button", { name: "New rule" }).click();
-    await page.getByRole("dialog").getByLabel("Name").fill("e2e host offline");
-    await page.getByRole("dialog").getByLabel("Event").selectOption("host.offline");
-    await page.getByRole("dialog").getByLabel("Host").selectOption({ label: "e2e-1" });
-    await page.getByRole("dialog").getByLabel("Severity").selectOption("critical");
+    const form = page.getByRole("dialog");
+    await form.getByLabel("Name", { exact: true }).fill("e2e host offline");
+    await form.getByLabel("Event", { exact: true }).fill("host.offline");
+    await form.getByLabel("Host", { exact: true }).selectOption({ label: "e2e-1" });
+    await form.getByLabel("Severity", { exact: true }).selectOption("critical");
+    // The server's 422 names the field; the form shows its message there.
+    await form.getByLabel(/^Raise after/).fill("0");
+    await form.getByLabel("…within seconds").fill("60");
+    await page.getByRole("button", { name: "Create rule" }).click();
+    await form.locator('[data-field-error="threshold.count"]').waitFor();
+    check((await form.getByLabel(/^Raise after/).getAttribute("aria-invalid")) === "true", "the threshold field is not marked invalid");
+    await capture(page, "alert-rule-error");
+    await form.getByLabel(/^Raise after/).fill("");
+    await form.getByLabel("…within seconds").fill("");
     await page.getByRole("button", { name: "Create rule" }).click();
     await page.getByTestId("alert-rules-table").getByText("e2e host offline").waitFor();
     await capture(page, "alerts");

@@ -269,6 +269,10 @@ pub struct JobFilter {
     pub state: Option<JobState>,
     /// Only jobs created strictly before this job id (cursor; ids are time-ordered v7 UUIDs).
     pub before: Option<JobId>,
+    /// Only jobs created at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only jobs created before this time.
+    pub until: Option<Timestamp>,
     /// At most this many (the caller bounds it).
     pub limit: u32,
 }

@@ -695,6 +695,12 @@ impl Store for PostgresStore {
         if let Some(state) = filter.state {
             query.push(" AND state = ").push_bind(state.as_str());
         }
+        if let Some(since) = filter.since {
+            query.push(" AND created_at >= ").push_bind(since.as_millisecond());
+        }
+        if let Some(until) = filter.until {
+            query.push(" AND created_at < ").push_bind(until.as_millisecond());
+        }
         if let Some(before) = filter.before {
             query
                 .push(" AND (created_at, id) < (SELECT created_at, id FROM jobs WHERE org = ")

@@ -597,7 +597,7 @@ pub async fn snapshot(server: &TestServer, org: Uuid) -> String {
     let store = &server.state.store;
     let org = OrgId(org);
     let hosts = store.list_hosts(org, None, 500).await.unwrap();
-    let filter = JobFilter { host: None, state: None, before: None, limit: 500 };
+    let filter = JobFilter { host: None, limit: 500, ..JobFilter::default() };
     let jobs = store.list_jobs(org, &filter).await.unwrap();
     let mut logs = Vec::new();
     for job in &jobs {

@@ -154,7 +154,7 @@ conformance!(
     transition_of_an_unknown_job_is_not_found,
     pending_jobs_for_host_are_queued_and_dispatched_oldest_first,
     overdue_jobs_are_waiting_jobs_at_or_past_their_deadline,
-    list_jobs_filters_by_host_and_state_newest_first,
+    list_jobs_filters_by_host_state_and_creation_time_newest_first,
     list_jobs_pages_through_every_job_without_gaps_or_repeats,
     count_jobs_by_state_counts_every_state_across_orgs,
     log_chunks_report_how_many_are_stored_without_a_gap,
@@ -1179,7 +1179,7 @@ async fn overdue_jobs_are_waiting_jobs_at_or_past_their_deadline(store: Arc<dyn 
     assert_eq!(store.overdue_jobs(at(200), 1).await.unwrap(), vec![queued]);
 }
 
-async fn list_jobs_filters_by_host_and_state_newest_first(store: Arc<dyn Store>) {
+async fn list_jobs_filters_by_host_state_and_creation_time_newest_first(store: Arc<dyn Store>) {
     let org = new_org(store.as_ref()).await;
     let one = create_host(store.as_ref(), org, "one").await.id;
     let two = create_host(store.as_ref(), org, "two").await.id;
@@ -1208,6 +1208,13 @@ async fn list_jobs_filters_by_host_and_state_newest_first(store: Arc<dyn Store>)
     assert_eq!(list(running).await, [c.id]);
     let before_c = JobFilter { host: Some(one), before: Some(c.id), ..JobFilter::default() };
     assert_eq!(list(before_c).await, [a.id]);
+    // Creation time: `since` inclusive, `until` exclusive, combined with the other filters.
+    let window = JobFilter { since: Some(at(2)), until: Some(at(4)), ..JobFilter::default() };
+    assert_eq!(list(window.clone()).await, [c.id, b.id]);
+    assert_eq!(list(JobFilter { host: Some(one), ..window }).await, [c.id]);
+    assert_eq!(list(JobFilter { since: Some(at(4)), ..JobFilter::default() }).await, [d.id]);
+    assert_eq!(list(JobFilter { until: Some(at(2)), ..JobFilter::default() }).await, [a.id]);
+    assert_eq!(list(JobFilter { since: Some(at(5)), ..JobFilter::default() }).await, []);
 }
 
 async fn list_jobs_pages_through_every_job_without_gaps_or_repeats(store: Arc<dyn Store>) {

@@ -2947,6 +2947,10 @@ export interface paths {
                     host?: string;
                     /** @description Only jobs in this state. */
                     state?: components["schemas"]["JobState"];
+                    /** @description Only jobs created at or after this RFC 3339 time. */
+                    since?: string;
+                    /** @description Only jobs created before this RFC 3339 time. */
+                    until?: string;
                     /** @description The `next_cursor` of the previous page. */
                     cursor?: string;
                     /** @description Jobs per page. */
@@ -2961,7 +2965,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description One page of jobs, newest first. */
+                /** @description One page of jobs, newest first, filtered by host, state and creation time (`since` inclusive, `until` exclusive). */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -2970,7 +2974,7 @@ export interface paths {
                         "application/json": components["schemas"]["JobPage"];
                     };
                 };
-                /** @description Invalid query parameters. */
+                /** @description Invalid query parameters: a time that is not RFC 3339, or `since` not before `until`. */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -5549,6 +5553,11 @@ export interface components {
         ErrorDetail: {
             /** @description A stable snake_case code (`job_not_found`, `invalid_request`, ...). */
             code: string;
+            /**
+             * @description The request body's field the error is about, as a dotted path (`threshold.window_secs`),
+             *     when it is about one; forms show the message there.
+             */
+            field?: string | null;
             /** @description What was wrong and what to do, for people. */
             message: string;
         };

@@ -1,10 +1,10 @@
-// Jobs: the list with filters (host, state) and the create form (a command, offered from the
+// Jobs: the list with filters (host, state, creation time) and the create form (a command, offered from the
 // host's allowed programs, or a game action on one of its game servers).
 import { useEffect, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, errorMessage, unwrap, type JobState, type Schemas } from "../api/client";
-import { useHosts, useJobs } from "../api/queries";
+import { isJobPeriod, JOB_PERIODS, useHosts, useJobs } from "../api/queries";
 import { ProgramPicker } from "../components/ProgramPicker";
 import { Button } from "../components/ui/button";
 import { Badge, Card, Empty, ErrorNote, PageHeader, Table, Td, Th } from "../components/ui/card";
@@ -22,8 +22,10 @@ export function Jobs() {
   const [params, setParams] = useSearchParams();
   const host = params.get("host") ?? "";
   const state = (params.get("state") ?? "") as JobState | "";
+  const periodParam = params.get("period");
+  const period = isJobPeriod(periodParam) ? periodParam : undefined;
   const hosts = useHosts(org);
-  const jobs = useJobs(org, { host: host || undefined, state: state || undefined }, 100);
+  const jobs = useJobs(org, { host: host || undefined, state: state || undefined, period }, 100);
   const names = new Map((hosts.data ?? []).map((h) => [h.id, h.name]));
   const set = (key: string, value: string) => {
     const next = new URLSearchParams(params);
@@ -62,6 +64,17 @@ export function Jobs() {
               {STATES.map((s) => (
                 <option key={s} value={s}>
                   {s}
+                </option>
+              ))}
+            </Select>
+          </div>
+          <div className="w-48">
+            <Label htmlFor="job-period">Created</Label>
+            <Select id="job-period" value={period ?? ""} onChange={(e) => set("period", e.target.value)}>
+              <option value="">Any time</option>
+              {Object.entries(JOB_PERIODS).map(([key, { label }]) => (
+                <option key={key} value={key}>
+                  {label}
                 </option>
               ))}
             </Select>
