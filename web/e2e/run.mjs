@@ -329,9 +329,17 @@ try {
 
   await step("a phone-width viewport gets the menu drawer", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.getByRole("button", { name: "Open the menu" }).click();
+    const opener = page.getByRole("button", { name: "Open the menu" });
+    await opener.click();
+    const drawer = page.getByRole("dialog", { name: "Menu" });
+    await drawer.waitFor();
+    // Escape closes it and the keyboard lands back on the menu button.
+    await page.keyboard.press("Escape");
+    await drawer.waitFor({ state: "detached" });
+    check(await opener.evaluate((el) => el === document.activeElement), "focus did not return to the menu button after Escape");
+    await opener.click();
     await page.screenshot({ path: join(out, "menu-phone.png") });
-    await page.getByRole("link", { name: "Jobs" }).last().click();
+    await drawer.getByRole("link", { name: "Jobs" }).click();
     await page.waitForURL(/\/jobs$/);
     await capture(page, "jobs-phone");
   });
