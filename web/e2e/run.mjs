@@ -187,20 +187,31 @@ try {
     check(readFileSync(file, "utf8").includes("red"), "the download lacks the output");
   });
 
-  await step("a game action from the form, and the game's chat in the host's events", async () => {
+  await step("a game action from the form, and hostile chat in the host's events as inert text", async () => {
+    // Markup, a script tag, ANSI escapes and a character past ASCII, said through the game: the
+    // game logs it as server chat (the simulator writes Latin-1, so "é" reaches the agent as a
+    // byte that is not UTF-8), the agent parses it into a chat event, and the host's events show
+    // it as text, the invalid byte as U+FFFD.
+    const hostile = '<img src=x onerror="window.__pwned=3"><script>window.__pwned=4</script> \u001b[31mred\u001b[0m <b>bold</b> café';
     await page.goto(`${fleet.base}/orgs/${fleet.org}/jobs/new?host=${host}`);
     await page.getByLabel("Game action").check();
     await page.getByLabel("Action", { exact: true }).selectOption("say");
-    await page.getByLabel("Message").fill("hello from the dashboard");
+    await page.getByLabel("Message").fill(hostile);
     await page.getByRole("button", { name: "Run the job" }).click();
     await page.getByTestId("job-state").getByText("succeeded").waitFor({ timeout: 30_000 });
     await page.goto(`${fleet.base}/orgs/${fleet.org}/hosts/${host}`);
-    // The game's chat shows in the host's events as text. (The `say` line itself, server chat from
-    // '-non-player-', did not come back as an event in this setup, so hostile chat cannot be sent
-    // through the simulator; events are rendered as text like every other string.)
+    // The simulated server logs several events a second: the newest 20 of all kinds soon hold no
+    // chat, so the card is filtered to chat (on the server) to find it.
+    await page.getByLabel("Event kind").selectOption("chat");
     const events = page.getByTestId("host-events");
-    await events.getByText("[00FF00]hi all[-]", { exact: false }).first().waitFor({ timeout: 30_000 });
-    check((await events.locator("img, script, b").count()) === 0, "an event became markup");
+    await events.getByText('<script>window.__pwned=4</script>', { exact: false }).first().waitFor({ timeout: 30_000 });
+    const said = await events.locator("li", { hasText: "window.__pwned=4" }).first().textContent();
+    check(said.includes('<img src=x onerror="window.__pwned=3">') && said.includes("[31mred") && said.includes("<b>bold</b>"), `the chat line is not shown as its text: ${said}`);
+    check(said.includes("caf\ufffd"), `the invalid UTF-8 byte is not shown as U+FFFD: ${said}`);
+    check((await events.locator("img, script, b").count()) === 0, "a chat message became markup");
+    check((await page.evaluate(() => window.__pwned)) === undefined, "a chat message ran script");
+    await events.getByText("hi all", { exact: false }).first().waitFor({ timeout: 30_000 });
+    await capture(page, "host-chat");
   });
 
   await step("cancel a running job", async () => {
