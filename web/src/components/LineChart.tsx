@@ -47,7 +47,7 @@ export function LineChart({ title, points, start, end, format, ceiling }: LineCh
   const rows = thin(points, start, end, TABLE_ROWS);
 
   return (
-    <figure className="flex flex-col gap-1" data-testid="line-chart">
+    <figure className="flex min-w-0 flex-col gap-1" data-testid="line-chart">
       <figcaption className="flex items-baseline justify-between gap-2 text-sm">
         <span className="font-medium" id={`${id}-title`}>
           {title}
@@ -62,7 +62,7 @@ export function LineChart({ title, points, start, end, format, ceiling }: LineCh
         <svg
           viewBox={`0 0 ${WIDTH} ${HEIGHT}`}
           preserveAspectRatio="none"
-          className="h-32 w-full overflow-visible text-primary"
+          className="h-32 min-w-0 flex-1 text-primary"
           role="img"
           aria-labelledby={`${id}-title`}
           aria-describedby={`${id}-desc`}
@@ -71,7 +71,16 @@ export function LineChart({ title, points, start, end, format, ceiling }: LineCh
           <line x1={0} y1={HEIGHT} x2={WIDTH} y2={HEIGHT} className="text-border" stroke="currentColor" strokeWidth={1} />
           <line x1={0} y1={0} x2={WIDTH} y2={0} className="text-border" stroke="currentColor" strokeWidth={1} strokeDasharray="4 4" />
           {drawn.map((d, i) => (
-            <path key={i} d={d} fill="none" stroke="currentColor" strokeWidth={2} vectorEffect="non-scaling-stroke" strokeLinejoin="round" />
+            <path
+              key={i}
+              d={d}
+              fill="none"
+              stroke="currentColor"
+              strokeWidth={2}
+              vectorEffect="non-scaling-stroke"
+              strokeLinejoin="round"
+              strokeLinecap="round"
+            />
           ))}
         </svg>
       </div>

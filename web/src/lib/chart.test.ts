@@ -64,7 +64,7 @@ describe("paths", () => {
       box,
     );
     expect(line).toBe("M0.0 50.0 L100.0 0.0");
-    expect(lone).toBe("M200.0 25.0 L201.0 25.0");
+    expect(lone).toBe("M198.0 25.0 L200.0 25.0");
   });
 });
 

@@ -80,9 +80,11 @@ export function paths(
   const x = (t: number) => ((t - box.start) / (box.end - box.start)) * box.width;
   const y = (v: number) => box.height - (Math.min(v, box.top) / box.top) * box.height;
   return series.map((run) => {
-    // A lone point is drawn as a short flat stroke so it is visible.
+    // A lone point (a minute or two of data) is drawn as a short flat stroke, 1 % of the width
+    // and ending at the point, so it stays visible and inside the box at the right edge.
     const [only] = run;
-    const points = run.length === 1 && only ? [only, { ...only, t: only.t + (box.end - box.start) / box.width }] : run;
+    const lead = (box.end - box.start) / 100;
+    const points = run.length === 1 && only ? [{ ...only, t: Math.max(box.start, only.t - lead) }, only] : run;
     return points.map((b, i) => `${i ? "L" : "M"}${x(b.t).toFixed(1)} ${y(b.v).toFixed(1)}`).join(" ");
   });
 }
