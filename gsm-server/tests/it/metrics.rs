@@ -37,10 +37,15 @@ macro_rules! on_both_backends {
 on_both_backends!(
     heartbeats_come_back_as_minute_points_of_their_host_only,
     a_bad_metrics_range_is_a_400_naming_the_problem,
+    the_prune_sweep_deletes_minutes_older_than_seven_days_only,
 );
 
 fn heartbeat(host: HostId, seq: u64, load: f64, players: u32) -> AgentMessage {
-    AgentMessage::Heartbeat(Heartbeat {
+    AgentMessage::Heartbeat(beat(host, seq, load, players))
+}
+
+fn beat(host: HostId, seq: u64, load: f64, players: u32) -> Heartbeat {
+    Heartbeat {
         host,
         agent_version: "0.1.0".into(),
         seq,
@@ -59,7 +64,7 @@ fn heartbeat(host: HostId, seq: u64, load: f64, players: u32) -> AgentMessage {
             players: Vec::new(),
             world_time: None,
         }],
-    })
+    }
 }
 
 async fn metrics(server: &TestServer, host: HostId, query: &str) -> reqwest::Response {
@@ -142,4 +147,26 @@ async fn a_bad_metrics_range_is_a_400_naming_the_problem(server: &TestServer) {
     }
     let week = "?since=2026-01-01T00:00:00Z&until=2026-01-08T00:00:00Z";
     assert_eq!(metrics(server, host, week).await.status(), 200);
+}
+
+async fn the_prune_sweep_deletes_minutes_older_than_seven_days_only(server: &TestServer) {
+    let (host, _) = server.enrolled_host("eu-1").await;
+    let now = Timestamp::now();
+    let ago = |minutes: i64| now - SignedDuration::from_mins(minutes);
+    let week = 7 * 24 * 60;
+    // Minutes well past the retention, just past it, just within it, and recent.
+    for (seq, minutes) in [(1, week + 600), (2, week + 2), (3, week - 2), (4, 5)] {
+        let beat = beat(host, seq, 1.0, 1);
+        server.state.store.record_heartbeats(&[(host, ago(minutes), beat)]).await.unwrap();
+    }
+    let pruned = gsm_server::background::prune_metrics(&server.state, now).await;
+    assert_eq!(pruned, 2);
+    let kept =
+        server.state.store.host_metrics(server_org(server), host, ago(week + 700), now).await;
+    assert_eq!(kept.unwrap().len(), 2, "the minute within the week and the recent one stay");
+    assert_eq!(gsm_server::background::prune_metrics(&server.state, now).await, 0);
+}
+
+fn server_org(server: &TestServer) -> gsm_server::store::OrgId {
+    gsm_server::store::OrgId(server.org.org)
 }
