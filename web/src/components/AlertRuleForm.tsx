@@ -293,13 +293,10 @@ export function AlertRuleForm({ initial, hosts, webhooks, error, pending, submit
       <label className="flex items-center gap-2 text-sm">
         <input type="checkbox" checked={draft.enabled} onChange={(e) => set("enabled", e.target.checked)} /> Enabled
       </label>
-      {/* The submit button stays in view at the bottom of the scrolling form. */}
-      <div className="sticky bottom-0 flex flex-col gap-2 bg-card pt-2">
-        <ErrorNote error={general} />
-        <Button type="submit" disabled={pending}>
-          {submitLabel}
-        </Button>
-      </div>
+      <ErrorNote error={general} />
+      <Button type="submit" disabled={pending}>
+        {submitLabel}
+      </Button>
     </form>
   );
 }
