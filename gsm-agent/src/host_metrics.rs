@@ -35,6 +35,26 @@ pub fn facts() -> HostFacts {
     }
 }
 
+/// The program rules of the policy at `path`, for enrollment, where no policy is required yet: a
+/// policy that is missing, untrusted or invalid reports none (and says so), since `gsm-agent run`
+/// refuses to start without a good one and its hello reports the rules then.
+pub fn enrollment_programs(path: &Path) -> Vec<ProgramSummary> {
+    let loaded = crate::policy_file::verify(path)
+        .map_err(|err| err.to_string())
+        .and_then(|()| Policy::from_file(path).map_err(|err| err.to_string()));
+    match loaded {
+        Ok(policy) => allowed_programs(&policy),
+        Err(reason) => {
+            tracing::info!(
+                policy = %path.display(),
+                %reason,
+                "no allowed programs reported at enrollment; `gsm-agent run` reports them"
+            );
+            Vec::new()
+        }
+    }
+}
+
 /// The policy's program rules as the hello reports them: rules too large for the wire's bounds
 /// are left out (they are still allowed, just not offered), and at most
 /// [`MAX_ALLOWED_PROGRAMS`] are kept, in file order.
@@ -177,6 +197,29 @@ mod tests {
             [gsm_core::policy::ArgSlot::OneOf { values: vec!["start".into(), "stop".into()] }]
         );
         assert!(programs[1].args.is_empty());
+    }
+
+    #[test]
+    fn enrollment_reports_the_programs_of_a_policy_it_can_load_and_none_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let path = root.join("policy.toml");
+        let text = format!(
+            "version = 1\nroots = [\"{}\"]\n\n[[program]]\npath = \"/bin/echo\"\n",
+            root.display()
+        );
+        std::fs::write(&path, &text).unwrap();
+        let paths = |programs: Vec<ProgramSummary>| -> Vec<String> {
+            programs.into_iter().map(|p| p.path).collect()
+        };
+        assert_eq!(paths(enrollment_programs(&path)), ["/bin/echo"]);
+        assert!(enrollment_programs(&root.join("missing.toml")).is_empty());
+        std::fs::write(&path, "version = 1\nroots = []\n").unwrap();
+        assert!(enrollment_programs(&path).is_empty(), "an invalid policy reports none");
+        std::fs::write(&path, &text).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .unwrap();
+        assert!(enrollment_programs(&path).is_empty(), "an untrusted policy reports none");
     }
 
     #[test]

@@ -79,9 +79,10 @@ pub struct HostFacts {
     /// The agent's version.
     pub agent_version: String,
     /// The programs the agent's policy allows, one entry per `[[program]]` rule, in file order
-    /// (added later: an older agent sends none). Reported in the hello, since only `run` loads the
-    /// policy; at most [`MAX_ALLOWED_PROGRAMS`], each within [`program_fits`]. A hint for people
-    /// choosing a program: the agent still checks every job against its policy.
+    /// (added later: an older agent sends none). Reported in every hello, and at enrollment when
+    /// the policy can be read then; at most [`MAX_ALLOWED_PROGRAMS`], each within
+    /// [`program_fits`]. A hint for people choosing a program: the agent still checks every job
+    /// against its policy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_programs: Vec<ProgramSummary>,
 }

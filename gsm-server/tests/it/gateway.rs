@@ -51,7 +51,7 @@ on_both_backends!(
     heartbeats_make_a_host_online_and_silence_makes_it_offline,
     a_log_follower_sees_chunks_live_and_ends_when_the_job_does,
     an_oversized_frame_closes_the_connection_and_nothing_else,
-    allowed_programs_from_the_hello_show_on_the_host_detail_and_bad_ones_are_ignored,
+    allowed_programs_from_enrollment_and_hello_show_on_the_host_detail_and_bad_ones_are_ignored,
 );
 
 fn heartbeat(host: HostId, seq: u64) -> AgentMessage {
@@ -439,9 +439,35 @@ async fn hello_with(server: &TestServer, credential: &str, facts: HostFacts) {
     assert!(matches!(agent.recv().await, ServerMessage::Welcome(_)));
 }
 
-async fn allowed_programs_from_the_hello_show_on_the_host_detail_and_bad_ones_are_ignored(
+async fn allowed_programs_from_enrollment_and_hello_show_on_the_host_detail_and_bad_ones_are_ignored(
     server: &TestServer,
 ) {
+    // Enrollment may report them already (when `enroll` could read the policy).
+    let early =
+        ProgramSummary { path: "/bin/true".into(), args: vec![], repeat: None, allow_extra: false };
+    let created = server.create_host("early").await;
+    let request = gsm_proto::agent::EnrollRequest {
+        token: created.join_token,
+        facts: HostFacts { allowed_programs: vec![early.clone()], ..facts() },
+    };
+    let response = server
+        .http
+        .post(format!("{}/agent/v1/enroll", server.base))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let view: gsm_proto::rest::Host = server
+        .get(&format!("/hosts/{}", created.host.id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view.allowed_programs, [early]);
+
     let (host, credential) = server.enrolled_host("eu-1").await;
     let programs = vec![
         ProgramSummary {
@@ -467,6 +493,7 @@ async fn allowed_programs_from_the_hello_show_on_the_host_detail_and_bad_ones_ar
     assert!(view.facts.unwrap().allowed_programs.is_empty(), "shown once, not inside the facts");
     let page: gsm_proto::rest::Page<gsm_proto::rest::Host> =
         server.get("/hosts").send().await.unwrap().json().await.unwrap();
+    assert_eq!(page.items.len(), 2);
     assert!(page.items.iter().all(|h| h.allowed_programs.is_empty()), "the list leaves them out");
 
     // A hello whose list is out of bounds keeps the facts stored before (and the agent connected).

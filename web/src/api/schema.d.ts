@@ -5785,9 +5785,10 @@ export interface components {
             agent_version: string;
             /**
              * @description The programs the agent's policy allows, one entry per `[[program]]` rule, in file order
-             *     (added later: an older agent sends none). Reported in the hello, since only `run` loads the
-             *     policy; at most [`MAX_ALLOWED_PROGRAMS`], each within [`program_fits`]. A hint for people
-             *     choosing a program: the agent still checks every job against its policy.
+             *     (added later: an older agent sends none). Reported in every hello, and at enrollment when
+             *     the policy can be read then; at most [`MAX_ALLOWED_PROGRAMS`], each within
+             *     [`program_fits`]. A hint for people choosing a program: the agent still checks every job
+             *     against its policy.
              */
             allowed_programs?: components["schemas"]["ProgramSummary"][];
             /** @description CPU architecture (`x86_64`). */
