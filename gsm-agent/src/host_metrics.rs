@@ -1,5 +1,6 @@
 //! What the agent reports about its host: [`facts`] once per connection (hello, enrollment), with
-//! [`allowed_programs`] from the policy in the hello, and [`sample`] every heartbeat.
+//! the policy's program rules ([`allowed_programs`] in the hello, [`enrollment_programs`] at
+//! enrollment), and [`sample`] every heartbeat.
 //!
 //! Figures come straight from `/proc` and `statvfs`; a figure that cannot be read is left out
 //! (`None`, or a disk missing from the list) rather than failing the heartbeat, because liveness
