@@ -12,6 +12,7 @@
 use std::time::SystemTime;
 
 use gsm_core::policy::{LoadError, Policy};
+use gsm_proto::agent::HostFacts;
 
 use crate::config::{self, RunConfig};
 use crate::connection::{self, Settings};
@@ -94,12 +95,16 @@ pub async fn run(config: RunConfig) -> Result<(), Error> {
     }
 
     let outbox = Outbox::new();
+    let facts = HostFacts {
+        allowed_programs: host_metrics::allowed_programs(&policy),
+        ..host_metrics::facts()
+    };
     let executor = Executor::new(policy, ledger, spool, outbox.clone());
     let settings = Settings {
         server,
         credential: credential.credential,
         host: credential.host,
-        facts: host_metrics::facts(),
+        facts,
         heartbeat_override: config.heartbeat_interval,
         backoff: config.backoff,
         state_dir: config.state_dir.clone(),

@@ -95,6 +95,10 @@ pub struct EnrollArgs {
     /// Log format: `human` or `json` [default: human].
     #[arg(long)]
     pub log_format: Option<String>,
+    /// The host policy file whose program rules enrollment reports, when it can be read
+    /// [default: /etc/gsm-agent/policy.toml; env: GSM_AGENT_POLICY].
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
 }
 
 /// One source of settings: every key optional. Also the config file's shape.
@@ -251,6 +255,8 @@ pub struct EnrollConfig {
     pub force: bool,
     /// Log format.
     pub log_format: LogFormat,
+    /// The host policy file, read (if it can be) to report its program rules.
+    pub policy: PathBuf,
 }
 
 /// Why the configuration is not usable.
@@ -316,6 +322,7 @@ pub fn load_enroll(args: &EnrollArgs) -> Result<EnrollConfig, Error> {
         state_dir: args.state_dir.clone(),
         server: args.server.clone(),
         log_format: args.log_format.clone(),
+        policy: args.policy.clone(),
         ..Layer::default()
     };
     resolve_enroll(file, env, flags, token, args.force)
@@ -414,6 +421,7 @@ pub fn resolve_enroll(
         state_dir: merged.state_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
         force,
         log_format: log_format(merged.log_format.as_deref())?,
+        policy: merged.policy.unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY)),
     })
 }
 
@@ -583,5 +591,23 @@ mod tests {
         assert_eq!(config.token.expose(), "tok");
         assert!(config.force);
         assert!(!format!("{config:?}").contains("tok\""), "the token never prints");
+        assert_eq!(config.policy, Path::new(DEFAULT_POLICY));
+    }
+
+    #[test]
+    fn enrollment_reads_the_policy_path_like_run_does() {
+        let base = Layer {
+            server: Some("http://127.0.0.1:1".into()),
+            policy: Some("/file/policy.toml".into()),
+            ..Layer::default()
+        };
+        let env = Layer { policy: Some("/env/policy.toml".into()), ..Layer::default() };
+        let token = || Some("tok".to_owned());
+        let from_env =
+            resolve_enroll(base.clone(), env.clone(), Layer::default(), token(), false).unwrap();
+        assert_eq!(from_env.policy, Path::new("/env/policy.toml"), "env over file");
+        let flags = Layer { policy: Some("/flag/policy.toml".into()), ..Layer::default() };
+        let from_flag = resolve_enroll(base, env, flags, token(), false).unwrap();
+        assert_eq!(from_flag.policy, Path::new("/flag/policy.toml"), "flag over env");
     }
 }

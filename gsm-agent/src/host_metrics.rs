@@ -1,5 +1,6 @@
-//! What the agent reports about its host: [`facts`] once per connection (hello, enrollment) and
-//! [`sample`] every heartbeat.
+//! What the agent reports about its host: [`facts`] once per connection (hello, enrollment), with
+//! the policy's program rules ([`allowed_programs`] in the hello, [`enrollment_programs`] at
+//! enrollment), and [`sample`] every heartbeat.
 //!
 //! Figures come straight from `/proc` and `statvfs`; a figure that cannot be read is left out
 //! (`None`, or a disk missing from the list) rather than failing the heartbeat, because liveness
@@ -10,7 +11,8 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use gsm_core::heartbeat::{Disk, LoadAvg, Memory};
-use gsm_proto::agent::HostFacts;
+use gsm_core::policy::{Policy, ProgramSummary};
+use gsm_proto::agent::{HostFacts, MAX_ALLOWED_PROGRAMS, program_fits};
 
 /// The agent's version, as it reports itself.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -30,7 +32,46 @@ pub fn facts() -> HostFacts {
             .and_then(|text| parse_meminfo(&text))
             .map_or(0, |memory| memory.total_bytes),
         agent_version: AGENT_VERSION.to_owned(),
+        allowed_programs: Vec::new(),
     }
+}
+
+/// The program rules of the policy at `path`, for enrollment, where no policy is required yet: a
+/// policy that is missing, untrusted or invalid reports none (and says so), since `gsm-agent run`
+/// refuses to start without a good one and its hello reports the rules then.
+pub fn enrollment_programs(path: &Path) -> Vec<ProgramSummary> {
+    let loaded = crate::policy_file::verify(path)
+        .map_err(|err| err.to_string())
+        .and_then(|()| Policy::from_file(path).map_err(|err| err.to_string()));
+    match loaded {
+        Ok(policy) => allowed_programs(&policy),
+        Err(reason) => {
+            tracing::info!(
+                policy = %path.display(),
+                %reason,
+                "no allowed programs reported at enrollment; `gsm-agent run` reports them"
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// The policy's program rules as the hello reports them: rules too large for the wire's bounds
+/// are left out (they are still allowed, just not offered), and at most
+/// [`MAX_ALLOWED_PROGRAMS`] are kept, in file order.
+pub fn allowed_programs(policy: &Policy) -> Vec<ProgramSummary> {
+    let all = policy.programs();
+    let total = all.len();
+    let kept: Vec<ProgramSummary> =
+        all.into_iter().filter(program_fits).take(MAX_ALLOWED_PROGRAMS).collect();
+    if kept.len() < total {
+        tracing::warn!(
+            reported = kept.len(),
+            rules = total,
+            "some program rules are too large or too many to report to the server; they still apply"
+        );
+    }
+    kept
 }
 
 /// The heartbeat's host figures at one moment.
@@ -123,6 +164,63 @@ mod tests {
             parse_meminfo(meminfo),
             Some(Memory { total_bytes: 16303428 * 1024, available_bytes: 9712064 * 1024 })
         );
+    }
+
+    #[test]
+    fn allowed_programs_are_the_policy_rules_that_fit_the_wire() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let long = "a".repeat(gsm_proto::agent::MAX_PROGRAM_TEXT_BYTES + 1);
+        let policy = Policy::from_toml_str(&format!(
+            r#"
+            version = 1
+            roots = ["{}"]
+
+            [[program]]
+            path = "/bin/echo"
+            args = [{{ enum = ["start", "stop"] }}]
+
+            [[program]]
+            path = "/bin/true"
+            args = [{{ regex = '{long}' }}]
+
+            [[program]]
+            path = "/bin/true"
+            "#,
+            root.display()
+        ))
+        .unwrap();
+        let programs = allowed_programs(&policy);
+        let paths: Vec<&str> = programs.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["/bin/echo", "/bin/true"], "the rule with the huge regex is left out");
+        assert_eq!(
+            programs[0].args,
+            [gsm_core::policy::ArgSlot::OneOf { values: vec!["start".into(), "stop".into()] }]
+        );
+        assert!(programs[1].args.is_empty());
+    }
+
+    #[test]
+    fn enrollment_reports_the_programs_of_a_policy_it_can_load_and_none_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let path = root.join("policy.toml");
+        let text = format!(
+            "version = 1\nroots = [\"{}\"]\n\n[[program]]\npath = \"/bin/echo\"\n",
+            root.display()
+        );
+        std::fs::write(&path, &text).unwrap();
+        let paths = |programs: Vec<ProgramSummary>| -> Vec<String> {
+            programs.into_iter().map(|p| p.path).collect()
+        };
+        assert_eq!(paths(enrollment_programs(&path)), ["/bin/echo"]);
+        assert!(enrollment_programs(&root.join("missing.toml")).is_empty());
+        std::fs::write(&path, "version = 1\nroots = []\n").unwrap();
+        assert!(enrollment_programs(&path).is_empty(), "an invalid policy reports none");
+        std::fs::write(&path, &text).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .unwrap();
+        assert!(enrollment_programs(&path).is_empty(), "an untrusted policy reports none");
     }
 
     #[test]

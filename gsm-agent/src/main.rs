@@ -66,8 +66,8 @@ fn main() -> ExitCode {
 fn enroll(args: &EnrollArgs) -> anyhow::Result<()> {
     let config = config::load_enroll(args).context("reading the enrollment settings")?;
     gsm_agent::telemetry::init(config.log_format);
-    let credential = runtime()?
-        .block_on(gsm_agent::enroll::enroll(&config, gsm_agent::host_metrics::facts()))?;
+    let credential =
+        runtime()?.block_on(gsm_agent::enroll::enroll(&config, enrollment_facts(&config)))?;
     #[allow(clippy::print_stdout)]
     {
         println!(
@@ -78,6 +78,14 @@ fn enroll(args: &EnrollArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The host's facts with the program rules of its policy, when enrollment can read it.
+fn enrollment_facts(config: &gsm_agent::config::EnrollConfig) -> gsm_proto::agent::HostFacts {
+    gsm_proto::agent::HostFacts {
+        allowed_programs: gsm_agent::host_metrics::enrollment_programs(&config.policy),
+        ..gsm_agent::host_metrics::facts()
+    }
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@
 use gsm_core::adapters::config::GameInstance;
 use gsm_core::heartbeat::Heartbeat;
 use gsm_core::job::{HostId, JobId, JobResult, JobSpec};
+use gsm_core::policy::{ArgSlot, ProgramSummary};
 use gsm_core::runner::Stream;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,45 @@ pub struct HostFacts {
     pub memory_total_bytes: u64,
     /// The agent's version.
     pub agent_version: String,
+    /// The programs the agent's policy allows, one entry per `[[program]]` rule, in file order
+    /// (added later: an older agent sends none). Reported in every hello, and at enrollment when
+    /// the policy can be read then; at most [`MAX_ALLOWED_PROGRAMS`], each within
+    /// [`program_fits`]. A hint for people choosing a program: the agent still checks every job
+    /// against its policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_programs: Vec<ProgramSummary>,
+}
+
+/// Most allowed programs a host's facts may list.
+pub const MAX_ALLOWED_PROGRAMS: usize = 128;
+/// Most argument slots one allowed program may list.
+pub const MAX_PROGRAM_SLOTS: usize = 64;
+/// Most values one `one_of` slot may list.
+pub const MAX_SLOT_VALUES: usize = 64;
+/// Longest path, value or pattern, in bytes, an allowed program may hold.
+pub const MAX_PROGRAM_TEXT_BYTES: usize = 1024;
+
+/// Whether an allowed program's summary is within the bounds the server accepts: an absolute
+/// path, at most [`MAX_PROGRAM_SLOTS`] slots of at most [`MAX_SLOT_VALUES`] values, and texts of
+/// at most [`MAX_PROGRAM_TEXT_BYTES`] without control characters. The agent leaves out a rule
+/// that does not fit (it is still allowed; it just is not offered), so the server never has to
+/// refuse an agent over its policy's size.
+pub fn program_fits(program: &ProgramSummary) -> bool {
+    let text_ok =
+        |text: &str| text.len() <= MAX_PROGRAM_TEXT_BYTES && !text.contains(char::is_control);
+    let slot_ok = |slot: &ArgSlot| match slot {
+        ArgSlot::Fixed { value } => text_ok(value),
+        ArgSlot::OneOf { values } => {
+            values.len() <= MAX_SLOT_VALUES && values.iter().all(|value| text_ok(value))
+        }
+        ArgSlot::Regex { pattern, .. } => text_ok(pattern),
+        ArgSlot::Int { .. } | ArgSlot::Other => true,
+    };
+    program.path.starts_with('/')
+        && text_ok(&program.path)
+        && program.args.len() <= MAX_PROGRAM_SLOTS
+        && program.args.iter().all(slot_ok)
+        && program.repeat.as_ref().is_none_or(slot_ok)
 }
 
 /// `POST /agent/v1/enroll`: trade a one-time join token for a long-lived host credential.

@@ -16,6 +16,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::agent::{EnrollRequest, EnrollResponse};
+use crate::rest::HostMetrics;
 use crate::rest::{
     AcceptInvite, Alert, AlertRule, AlertRuleSpec, ApiKey, ApiKeyCreated, AuditEntry, CreateApiKey,
     CreateHost, CreateInvite, CreateJob, ErrorBody, Game, GameEvent, GameList, GameTypeList, Host,
@@ -65,6 +66,7 @@ bridge!(
     HostCreated,
     Host,
     Page<Host>,
+    HostMetrics,
     CreateJob,
     Job,
     Page<Job>,

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use gsm_core::adapters::config::GameSettings;
 use gsm_core::heartbeat::Heartbeat;
 use gsm_core::job::{HostId, JobId, JobKind, JobResult, JobState, Requester};
+use gsm_core::policy::ProgramSummary;
 use gsm_core::presence::Presence;
 use gsm_core::runner::Stream;
 use schemars::JsonSchema;
@@ -32,6 +33,10 @@ pub struct ErrorDetail {
     pub code: String,
     /// What was wrong and what to do, for people.
     pub message: String,
+    /// The request body's field the error is about, as a dotted path (`threshold.window_secs`),
+    /// when it is about one; forms show the message there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// One page of a list, with the cursor for the next page when there is one.
@@ -109,6 +114,56 @@ pub struct Host {
     /// Players the host's games have seen, online first (`GET …/hosts/{host}` only; at most 200).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub players: Vec<PlayerSeen>,
+    /// The programs the host's policy allows, one per `[[program]]` rule, as its agent last
+    /// reported them (`GET …/hosts/{host}` only; empty for an agent too old to report them). A
+    /// hint for choosing a program: the agent still checks every job against its policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_programs: Vec<ProgramSummary>,
+}
+
+/// One minute of a host's heartbeat metrics, as `GET …/hosts/{host}/metrics` shows it.
+///
+/// The server folds every heartbeat it stores into the minute it arrived in; a figure is absent
+/// when no heartbeat of that minute carried it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HostMetricPoint {
+    /// The start of the minute (RFC 3339).
+    pub at: String,
+    /// How many heartbeats the minute holds.
+    pub samples: u32,
+    /// The 1-minute load average, averaged over the minute's heartbeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_load: Option<f64>,
+    /// The highest 1-minute load average of the minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_load_max: Option<f64>,
+    /// The most memory in use during the minute (total minus available), in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_used_bytes: Option<u64>,
+    /// All physical memory, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_total_bytes: Option<u64>,
+    /// Space in use on the fullest file system (by share used) in the minute's last heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_used_bytes: Option<u64>,
+    /// The size of that file system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_total_bytes: Option<u64>,
+    /// The most players online during the minute, summed over the host's game servers.
+    pub players_online: u32,
+}
+
+/// `GET …/hosts/{host}/metrics`: a host's per-minute metrics over a time range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HostMetrics {
+    /// The host.
+    pub host: HostId,
+    /// The range's start (inclusive).
+    pub since: String,
+    /// The range's end (exclusive).
+    pub until: String,
+    /// One point per minute that has heartbeats, oldest first; minutes without any are absent.
+    pub points: Vec<HostMetricPoint>,
 }
 
 /// A player a host's game has seen, as `GET …/hosts/{host}` shows it.

@@ -7,6 +7,7 @@
 use schemars::{Schema, schema_for};
 
 use crate::agent::{AgentMessage, EnrollRequest, EnrollResponse, ServerMessage};
+use crate::rest::HostMetrics;
 use crate::rest::{
     AcceptInvite, Alert, AlertRule, AlertRuleSpec, ApiKey, ApiKeyCreated, AuditEntry, CreateApiKey,
     CreateHost, CreateInvite, CreateJob, ErrorBody, Game, GameEvent, GameList, GameTypeList, Host,
@@ -30,6 +31,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("host-created", schema_for!(HostCreated)),
         ("host", schema_for!(Host)),
         ("host-page", schema_for!(Page<Host>)),
+        ("host-metrics", schema_for!(HostMetrics)),
         ("create-job", schema_for!(CreateJob)),
         ("job", schema_for!(Job)),
         ("job-page", schema_for!(Page<Job>)),

@@ -4,6 +4,8 @@
 //! Heartbeats touch memory only; this module writes the latest of each host to the store in one
 //! batch per flush interval, so 10,000 agents cost one write a few seconds, not 2,000 writes a
 //! second. Job deadlines are enforced here: a job its host never took ends `lost`, never stuck.
+//! The heartbeat metrics history is pruned here too, in bounded batches, so one sweep never holds
+//! the database long.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::app::AppState;
 use crate::scheduler::{self, SystemClock};
-use crate::store::JobTransition;
+use crate::store::{JobTransition, metrics};
 
 /// How many overdue jobs one sweep handles.
 const SWEEP_BATCH: u32 = 500;
@@ -25,6 +27,7 @@ pub fn spawn(state: AppState) -> JoinSet<()> {
     tasks.spawn(presence_ticks(state.clone()));
     tasks.spawn(heartbeat_flushes(state.clone()));
     tasks.spawn(deadline_sweeps(state.clone()));
+    tasks.spawn(metrics_prunes(state.clone()));
     crate::alerts::service::spawn(&state, &mut tasks);
     if let Some(every) = state.settings.scheduler_tick {
         tasks.spawn(scheduler::run(state, Arc::new(SystemClock), every));
@@ -74,6 +77,45 @@ pub async fn flush_heartbeats(state: &AppState) {
         let mut beats = state.heartbeats();
         beats.dirty.extend(batch.into_iter().map(|(host, _, _)| host));
     }
+}
+
+/// Most metric rows one prune statement deletes.
+const PRUNE_BATCH: u32 = 5_000;
+/// Most prune statements one sweep runs; the next sweep takes the rest.
+const PRUNE_BATCHES_PER_SWEEP: u32 = 20;
+
+async fn metrics_prunes(state: AppState) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(60));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        prune_metrics(&state, Timestamp::now()).await;
+    }
+}
+
+/// Deletes heartbeat metrics older than the retention, at most [`PRUNE_BATCHES_PER_SWEEP`]
+/// batches of [`PRUNE_BATCH`] rows; returns how many rows went.
+pub async fn prune_metrics(state: &AppState, now: Timestamp) -> u64 {
+    let Ok(before) = now.checked_sub(metrics::RETENTION) else {
+        return 0;
+    };
+    let mut pruned = 0;
+    for _ in 0..PRUNE_BATCHES_PER_SWEEP {
+        match state.store.prune_host_metrics(before, PRUNE_BATCH).await {
+            Ok(count) => {
+                pruned += count;
+                if count < u64::from(PRUNE_BATCH) {
+                    break;
+                }
+            }
+            Err(err) => {
+                // Not fatal: the next sweep tries again, and the history only grows a little.
+                tracing::warn!(error = %err, "could not prune heartbeat metrics");
+                break;
+            }
+        }
+    }
+    pruned
 }
 
 async fn deadline_sweeps(state: AppState) {

@@ -96,7 +96,7 @@ export class Fleet {
   }
 
   async startSim() {
-    const sim = this.spawn("sim", bins.sim, ["--listen", "127.0.0.1:0", "--script-speed", "20"]);
+    const sim = this.spawn("sim", bins.sim, ["--listen", "127.0.0.1:0", "--script-speed", "20", "--latin1"]);
     this.simPort = await until("the simulator to listen", () => {
       const first = sim.text().split("\n")[0]?.trim() ?? "";
       const port = Number(first.split(":").pop());

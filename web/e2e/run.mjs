@@ -121,12 +121,29 @@ try {
     await page.getByRole("link", { name: "e2e-1" }).click();
     await page.getByText("Players seen", { exact: true }).waitFor();
     await page.getByText(/\(7dtd\)/).waitFor({ timeout: 30_000 });
+    // The heartbeat history: four charts, and the CPU chart draws a line once a flushed heartbeat
+    // is in the store (each range pick asks the server again).
+    for (const name of ["CPU load (1 min)", "Memory used", "Disk used (fullest)", "Players online"]) {
+      await page.getByRole("img", { name }).waitFor();
+    }
+    const cpu = page.getByRole("img", { name: "CPU load (1 min)" });
+    const deadline = Date.now() + 30_000;
+    for (let range = 0; (await cpu.locator("path").count()) === 0; range++) {
+      check(Date.now() < deadline, "the CPU chart drew no line within 30 s of heartbeats");
+      await page.getByRole("button", { name: range % 2 ? "1 hour" : "24 hours" }).click();
+      await page.waitForTimeout(500);
+    }
+    await page.getByRole("button", { name: "1 hour" }).click();
+    check((await page.getByRole("button", { name: "1 hour" }).getAttribute("aria-pressed")) === "true", "the 1 hour range is not shown as picked");
     await capture(page, "host-detail");
   });
 
   await step("run a job and watch its lines stream live, coloured, as inert text", async () => {
     await page.goto(`${fleet.base}/orgs/${fleet.org}/jobs/new?host=${host}`);
-    await page.getByLabel(/^Program/).fill(join(fleet.dir, "stream.sh"));
+    // The host's allowed programs are offered (its agent reported its policy's rules), not typed.
+    const picker = page.getByLabel("Program (as the host's policy allows it)");
+    await picker.locator("option", { hasText: "/usr/bin/printf" }).first().waitFor({ state: "attached", timeout: 30_000 });
+    await picker.selectOption({ label: join(fleet.dir, "stream.sh") });
     await capture(page, "new-job");
     await page.getByRole("button", { name: "Run the job" }).click();
     await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
@@ -170,20 +187,31 @@ try {
     check(readFileSync(file, "utf8").includes("red"), "the download lacks the output");
   });
 
-  await step("a game action from the form, and the game's chat in the host's events", async () => {
+  await step("a game action from the form, and hostile chat in the host's events as inert text", async () => {
+    // Markup, a script tag, ANSI escapes and a character past ASCII, said through the game: the
+    // game logs it as server chat (the simulator writes Latin-1, so "é" reaches the agent as a
+    // byte that is not UTF-8), the agent parses it into a chat event, and the host's events show
+    // it as text, the invalid byte as U+FFFD.
+    const hostile = '<img src=x onerror="window.__pwned=3"><script>window.__pwned=4</script> \u001b[31mred\u001b[0m <b>bold</b> café';
     await page.goto(`${fleet.base}/orgs/${fleet.org}/jobs/new?host=${host}`);
     await page.getByLabel("Game action").check();
     await page.getByLabel("Action", { exact: true }).selectOption("say");
-    await page.getByLabel("Message").fill("hello from the dashboard");
+    await page.getByLabel("Message").fill(hostile);
     await page.getByRole("button", { name: "Run the job" }).click();
     await page.getByTestId("job-state").getByText("succeeded").waitFor({ timeout: 30_000 });
     await page.goto(`${fleet.base}/orgs/${fleet.org}/hosts/${host}`);
-    // The game's chat shows in the host's events as text. (The `say` line itself, server chat from
-    // '-non-player-', did not come back as an event in this setup, so hostile chat cannot be sent
-    // through the simulator; events are rendered as text like every other string.)
+    // The simulated server logs several events a second: the newest 20 of all kinds soon hold no
+    // chat, so the card is filtered to chat (on the server) to find it.
+    await page.getByLabel("Event kind").selectOption("chat");
     const events = page.getByTestId("host-events");
-    await events.getByText("[00FF00]hi all[-]", { exact: false }).first().waitFor({ timeout: 30_000 });
-    check((await events.locator("img, script, b").count()) === 0, "an event became markup");
+    await events.getByText('<script>window.__pwned=4</script>', { exact: false }).first().waitFor({ timeout: 30_000 });
+    const said = await events.locator("li", { hasText: "window.__pwned=4" }).first().textContent();
+    check(said.includes('<img src=x onerror="window.__pwned=3">') && said.includes("[31mred") && said.includes("<b>bold</b>"), `the chat line is not shown as its text: ${said}`);
+    check(said.includes("caf\ufffd"), `the invalid UTF-8 byte is not shown as U+FFFD: ${said}`);
+    check((await events.locator("img, script, b").count()) === 0, "a chat message became markup");
+    check((await page.evaluate(() => window.__pwned)) === undefined, "a chat message ran script");
+    await events.getByText("hi all", { exact: false }).first().waitFor({ timeout: 30_000 });
+    await capture(page, "host-chat");
   });
 
   await step("cancel a running job", async () => {
@@ -194,11 +222,15 @@ try {
     await page.getByTestId("job-state").getByText("cancelled").waitFor({ timeout: 30_000 });
   });
 
-  await step("the jobs list filters by state", async () => {
+  await step("the jobs list filters by state and creation time", async () => {
     await page.goto(`${fleet.base}/orgs/${fleet.org}/jobs`);
     await page.getByTestId("jobs-table").waitFor();
     await page.getByLabel("State").selectOption("cancelled");
     await until("the filtered list", async () => (await page.getByTestId("jobs-table").locator("tbody tr").count()) === 1);
+    // Every job of this run was created within the hour; `since` goes to the server.
+    await page.getByLabel("Created").selectOption({ label: "Last hour" });
+    await page.waitForURL(/period=1h/);
+    await until("the list within the hour", async () => (await page.getByTestId("jobs-table").locator("tbody tr").count()) === 1);
     await capture(page, "jobs");
   });
 
@@ -277,10 +309,20 @@ try {
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.goto(`${fleet.base}/orgs/${fleet.org}/alerts`);
     await page.getByRole("button", { name: "New rule" }).click();
-    await page.getByRole("dialog").getByLabel("Name").fill("e2e host offline");
-    await page.getByRole("dialog").getByLabel("Event").selectOption("host.offline");
-    await page.getByRole("dialog").getByLabel("Host").selectOption({ label: "e2e-1" });
-    await page.getByRole("dialog").getByLabel("Severity").selectOption("critical");
+    const form = page.getByRole("dialog");
+    await form.getByLabel("Name", { exact: true }).fill("e2e host offline");
+    await form.getByLabel("Event", { exact: true }).fill("host.offline");
+    await form.getByLabel("Host", { exact: true }).selectOption({ label: "e2e-1" });
+    await form.getByLabel("Severity", { exact: true }).selectOption("critical");
+    // The server's 422 names the field; the form shows its message there.
+    await form.getByLabel(/^Raise after/).fill("0");
+    await form.getByLabel("…within seconds").fill("60");
+    await page.getByRole("button", { name: "Create rule" }).click();
+    await form.locator('[data-field-error="threshold.count"]').waitFor();
+    check((await form.getByLabel(/^Raise after/).getAttribute("aria-invalid")) === "true", "the threshold field is not marked invalid");
+    await capture(page, "alert-rule-error");
+    await form.getByLabel(/^Raise after/).fill("");
+    await form.getByLabel("…within seconds").fill("");
     await page.getByRole("button", { name: "Create rule" }).click();
     await page.getByTestId("alert-rules-table").getByText("e2e host offline").waitFor();
     await capture(page, "alerts");
@@ -298,9 +340,17 @@ try {
 
   await step("a phone-width viewport gets the menu drawer", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.getByRole("button", { name: "Open the menu" }).click();
+    const opener = page.getByRole("button", { name: "Open the menu" });
+    await opener.click();
+    const drawer = page.getByRole("dialog", { name: "Menu" });
+    await drawer.waitFor();
+    // Escape closes it and the keyboard lands back on the menu button.
+    await page.keyboard.press("Escape");
+    await drawer.waitFor({ state: "detached" });
+    check(await opener.evaluate((el) => el === document.activeElement), "focus did not return to the menu button after Escape");
+    await opener.click();
     await page.screenshot({ path: join(out, "menu-phone.png") });
-    await page.getByRole("link", { name: "Jobs" }).last().click();
+    await drawer.getByRole("link", { name: "Jobs" }).click();
     await page.waitForURL(/\/jobs$/);
     await capture(page, "jobs-phone");
   });

@@ -194,6 +194,7 @@ pub fn facts() -> HostFacts {
         cpus: 1,
         memory_total_bytes: 1 << 30,
         agent_version: "0.0.0-bench".into(),
+        allowed_programs: Vec::new(),
     }
 }
 

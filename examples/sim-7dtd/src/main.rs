@@ -23,6 +23,10 @@ struct Args {
     /// HideCommandExecutionLog: 0 echoes commands to the log, 1 and up do not.
     #[arg(long, default_value_t = 0)]
     hide_command_log: u8,
+    /// Write output as Latin-1 instead of UTF-8, as some servers do: any character past ASCII
+    /// reaches clients as bytes that are not UTF-8.
+    #[arg(long)]
+    latin1: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +44,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         password: args.password,
         script_speed: args.script_speed,
         hide_command_log: args.hide_command_log,
+        latin1: args.latin1,
         ..Config::default()
     };
     let sim = Sim::start_on(&args.listen, config)

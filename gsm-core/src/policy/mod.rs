@@ -8,7 +8,8 @@
 //!
 //! The code map: `file.rs` is the TOML shape, `rules.rs` the validated rules and the pure
 //! decisions on them, `load.rs` the loading pipeline, `resolve.rs` the only filesystem access
-//! (canonicalise, stat), `check.rs` the decision for one job, `violation.rs` the refusals.
+//! (canonicalise, stat), `check.rs` the decision for one job, `violation.rs` the refusals,
+//! `summary.rs` the rules as a UI can offer them.
 //! Programs are bound by identity, not name: each allowed path is canonicalised at load and its
 //! (dev, inode) remembered; a job whose program no longer resolves to that file is refused as
 //! `binary_changed`. The check is not the only guard: the runner re-opens the working directory
@@ -20,6 +21,7 @@ mod file;
 mod load;
 mod resolve;
 mod rules;
+mod summary;
 mod violation;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +30,7 @@ use std::path::{Path, PathBuf};
 pub(crate) use approved::ApprovedParts;
 pub use approved::{ApprovedCommand, FileIdentity};
 pub use load::{LoadError, Location};
+pub use summary::{ArgSlot, ProgramSummary};
 pub use violation::Violation;
 
 use crate::job::JobSpec;
@@ -87,6 +90,11 @@ impl Policy {
     /// Resolves the program and the working directory on the filesystem (read-only).
     pub fn check(&self, job: &JobSpec) -> Result<ApprovedCommand, Violation> {
         check::check(self, job, &resolve::Host)
+    }
+
+    /// Every `[[program]]` rule as a summary, in file order (a program may appear once per rule).
+    pub fn programs(&self) -> Vec<ProgramSummary> {
+        self.programs.iter().map(|program| ProgramSummary::of(&program.rule)).collect()
     }
 }
 

@@ -4,11 +4,13 @@ use gsm_core::heartbeat::Heartbeat;
 use gsm_core::job::{
     CommandSpec, HostId, JobId, JobKind, JobResult, JobSpec, Requester, RequesterKind, Termination,
 };
+use gsm_core::policy::{ArgSlot, ProgramSummary};
 use gsm_core::runner::Stream;
 use gsm_proto::agent::{
     Ack, AgentMessage, ErrorMessage, GameConfig, GameEventMessage, GameEvents, GameEventsAck,
     Hello, HostFacts, JobAssignment, JobFinished, JobLost, JobRef, JobRejected, LogChunk,
-    ServerMessage, VersionRange, Welcome,
+    MAX_PROGRAM_SLOTS, MAX_PROGRAM_TEXT_BYTES, MAX_SLOT_VALUES, ServerMessage, VersionRange,
+    Welcome, program_fits,
 };
 use gsm_proto::codec::{MAX_FRAME_BYTES, ProtocolError, decode_agent, decode_server, encode};
 use gsm_proto::rest::EventPlayer;
@@ -26,6 +28,7 @@ fn facts() -> HostFacts {
         cpus: 2,
         memory_total_bytes: 1 << 30,
         agent_version: "0.1.0".into(),
+        allowed_programs: Vec::new(),
     }
 }
 
@@ -174,6 +177,54 @@ fn a_long_non_ascii_unknown_kind_is_cut_on_a_character_boundary() {
     let err = decode_agent(&format!(r#"{{"type":"{kind}"}}"#)).unwrap_err();
     let ProtocolError::Unsupported { kind: echoed, .. } = err else { panic!("{err:?}") };
     assert!(echoed.len() <= 64 && kind.starts_with(&echoed), "{echoed:?}");
+}
+
+#[test]
+fn allowed_programs_round_trip_and_an_older_agents_facts_have_none() {
+    let programs = vec![ProgramSummary {
+        path: "/usr/bin/systemctl".into(),
+        args: vec![
+            ArgSlot::OneOf { values: vec!["start".into(), "stop".into()] },
+            ArgSlot::Regex { pattern: "[a-z]+".into(), options: false },
+            ArgSlot::Int { min: 1, max: 9 },
+        ],
+        repeat: Some(ArgSlot::Fixed { value: "x".into() }),
+        allow_extra: true,
+    }];
+    let hello = AgentMessage::Hello(Hello {
+        protocol: VersionRange::CURRENT,
+        facts: HostFacts { allowed_programs: programs.clone(), ..facts() },
+    });
+    assert_eq!(decode_agent(&encode(&hello)).unwrap(), hello);
+
+    // What an agent built before the field existed sends: no `allowed_programs` at all.
+    let old = r#"{"type":"hello","protocol":{"min":1,"max":1},"facts":{"hostname":"eu-1",
+        "os":"linux","arch":"x86_64","cpus":2,"memory_total_bytes":1,"agent_version":"0.1.0"}}"#;
+    let AgentMessage::Hello(decoded) = decode_agent(old).unwrap() else { panic!("not a hello") };
+    assert!(decoded.facts.allowed_programs.is_empty());
+    // And the empty list is not sent, so an older server sees the facts it knows.
+    let sent = serde_json::to_value(&decoded.facts).unwrap();
+    assert!(sent.get("allowed_programs").is_none());
+}
+
+#[test]
+fn allowed_programs_within_bounds_fit_and_others_do_not() {
+    let program = |path: &str, args: Vec<ArgSlot>| ProgramSummary {
+        path: path.into(),
+        args,
+        repeat: None,
+        allow_extra: false,
+    };
+    let long = "x".repeat(MAX_PROGRAM_TEXT_BYTES + 1);
+    let many = vec!["v".to_owned(); MAX_SLOT_VALUES + 1];
+    let check = |p: ProgramSummary| program_fits(&p);
+    assert!(check(program("/bin/tar", vec![ArgSlot::Int { min: 0, max: 1 }, ArgSlot::Other])));
+    assert!(!check(program("bin/tar", vec![])));
+    assert!(!check(program(&format!("/{long}"), vec![])));
+    assert!(!check(program("/bin/tar", vec![ArgSlot::Fixed { value: "a\u{7}".into() }])));
+    assert!(!check(program("/bin/tar", vec![ArgSlot::Regex { pattern: long, options: false }])));
+    assert!(!check(program("/bin/tar", vec![ArgSlot::OneOf { values: many }])));
+    assert!(!check(program("/bin/tar", vec![ArgSlot::Other; MAX_PROGRAM_SLOTS + 1])));
 }
 
 #[test]

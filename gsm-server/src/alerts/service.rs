@@ -126,18 +126,51 @@ impl AlertBus {
     }
 }
 
+/// What is wrong with a rule's spec: the field (a dotted path into the spec) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecProblem {
+    /// The field, e.g. `threshold` or `text`.
+    pub field: &'static str,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+impl std::fmt::Display for SpecProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The spec field a rule error is about.
+fn problem_field(error: &gsm_core::rules::RuleError) -> &'static str {
+    use gsm_core::rules::RuleError;
+    match error {
+        RuleError::UnknownKind { .. } => "kind",
+        RuleError::EmptyThreshold => "threshold",
+        RuleError::NegativeCooldown => "cooldown_secs",
+        RuleError::EmptyPlayerRange { .. } => "players_below",
+        RuleError::EmptyRemediationLimit => "remediation",
+        _ => "spec",
+    }
+}
+
 /// Turns a stored rule's spec into the engine's rule, or says what is wrong with it.
-pub fn compile(id: Uuid, spec: &AlertRuleSpec) -> Result<Rule, String> {
+pub fn compile(id: Uuid, spec: &AlertRuleSpec) -> Result<Rule, SpecProblem> {
     let text = match &spec.text {
         Some(source) if source.len() > MAX_REGEX_LEN => {
-            return Err(format!("text regex is {} bytes; at most {MAX_REGEX_LEN}", source.len()));
+            return Err(SpecProblem {
+                field: "text",
+                message: format!("text regex is {} bytes; at most {MAX_REGEX_LEN}", source.len()),
+            });
         }
-        Some(source) => Some(
-            RegexBuilder::new(source)
-                .size_limit(1 << 20)
-                .build()
-                .map_err(|e| format!("text is not a valid regular expression: {e}"))?,
-        ),
+        Some(source) => {
+            Some(RegexBuilder::new(source).size_limit(1 << 20).build().map_err(|e| {
+                SpecProblem {
+                    field: "text",
+                    message: format!("text is not a valid regular expression: {e}"),
+                }
+            })?)
+        }
         None => None,
     };
     let secs_ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
@@ -164,7 +197,8 @@ pub fn compile(id: Uuid, spec: &AlertRuleSpec) -> Result<Rule, String> {
             per_ms: secs_ms(r.per_secs),
         }),
     };
-    rule.validate().map_err(|e| e.to_string())?;
+    rule.validate()
+        .map_err(|e| SpecProblem { field: problem_field(&e), message: e.to_string() })?;
     Ok(rule)
 }
 

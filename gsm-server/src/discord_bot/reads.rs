@@ -144,8 +144,7 @@ pub(super) async fn jobs(
         Some(name) => Some(host_named(state, caller, name).await?),
         None => None,
     };
-    let filter =
-        JobFilter { host: host.as_ref().map(|h| h.id), state: None, before: None, limit: 10 };
+    let filter = JobFilter { host: host.as_ref().map(|h| h.id), limit: 10, ..JobFilter::default() };
     let jobs = state.store.list_jobs(caller.org, &filter).await.map_err(unavailable)?;
     if jobs.is_empty() {
         return Ok(Reply::public("No jobs yet."));

@@ -43,8 +43,8 @@ fn parse_rule(id: &str) -> Result<Uuid, ApiError> {
     id.parse().map_err(|_| ApiError::not_found("alert rule"))
 }
 
-fn invalid(message: String) -> ApiError {
-    ApiError::unprocessable("invalid_alert_rule", message)
+fn invalid(field: &'static str, message: String) -> ApiError {
+    ApiError::unprocessable("invalid_alert_rule", message).at(field)
 }
 
 /// Checks that each channel is `in_app` or a Discord webhook the org has; shared with the
@@ -52,10 +52,10 @@ fn invalid(message: String) -> ApiError {
 pub async fn validate_channels(
     state: &AppState,
     org: OrgId,
-    field: &str,
+    field: &'static str,
     channels: &[String],
 ) -> Result<(), ApiError> {
-    let invalid = |message: String| ApiError::unprocessable("invalid_channels", message);
+    let invalid = |message: String| ApiError::unprocessable("invalid_channels", message).at(field);
     if channels.len() > MAX_CHANNELS {
         return Err(invalid(format!(
             "{field} lists {} channels; at most {MAX_CHANNELS}",
@@ -92,40 +92,59 @@ pub async fn validate_channels(
 async fn validate(state: &AppState, org: OrgId, spec: &AlertRuleSpec) -> Result<(), ApiError> {
     if spec.name.is_empty() || spec.name.len() > MAX_NAME || spec.name.chars().any(char::is_control)
     {
-        return Err(invalid(format!("name must be 1-{MAX_NAME} bytes without control characters")));
+        return Err(invalid(
+            "name",
+            format!("name must be 1-{MAX_NAME} bytes without control characters"),
+        ));
     }
     for (field, kind) in [("kind", Some(&spec.kind)), ("resolve_kind", spec.resolve_kind.as_ref())]
     {
         if let Some(kind) = kind
             && !gsm_core::rules::is_known_kind(kind)
         {
-            return Err(invalid(format!(
-                "{field}: unknown event kind {kind:?}; use one of {}, or game.<kind> such as \
-                 game.player_connected",
-                gsm_core::rules::kinds::SERVER.join(", ")
-            )));
+            return Err(invalid(
+                field,
+                format!(
+                    "{field}: unknown event kind {kind:?}; use one of {}, or game.<kind> such as \
+                     game.player_connected",
+                    gsm_core::rules::kinds::SERVER.join(", ")
+                ),
+            ));
         }
     }
     if let Some(game) = &spec.game
         && (game.is_empty() || game.len() > 64 || game.chars().any(char::is_control))
     {
-        return Err(invalid("game must be a game server's name on the host (1-64 bytes)".into()));
+        return Err(invalid(
+            "game",
+            "game must be a game server's name on the host (1-64 bytes)".into(),
+        ));
     }
     if let Some(threshold) = spec.threshold
         && (threshold.count == 0 || threshold.window_secs == 0)
     {
-        return Err(invalid("threshold needs count and window_secs of at least 1".into()));
+        let field = if threshold.count == 0 { "threshold.count" } else { "threshold.window_secs" };
+        return Err(invalid(field, "threshold needs count and window_secs of at least 1".into()));
     }
     if let Some(remediation) = &spec.remediation {
         if !gsm_core::adapters::config::GAME_ACTIONS.contains(&remediation.action.as_str()) {
-            return Err(invalid(format!(
-                "remediation.action: unknown game action {:?}; use one of {}",
-                remediation.action,
-                gsm_core::adapters::config::GAME_ACTIONS.join(", ")
-            )));
+            return Err(invalid(
+                "remediation.action",
+                format!(
+                    "remediation.action: unknown game action {:?}; use one of {}",
+                    remediation.action,
+                    gsm_core::adapters::config::GAME_ACTIONS.join(", ")
+                ),
+            ));
         }
         if remediation.max_runs == 0 || remediation.per_secs == 0 {
+            let field = if remediation.max_runs == 0 {
+                "remediation.max_runs"
+            } else {
+                "remediation.per_secs"
+            };
             return Err(invalid(
+                field,
                 "remediation needs max_runs and per_secs of at least 1: a limit is what keeps a \
                  crash loop from becoming a restart loop"
                     .into(),
@@ -133,6 +152,7 @@ async fn validate(state: &AppState, org: OrgId, spec: &AlertRuleSpec) -> Result<
         }
         if spec.game.is_none() && !spec.kind.starts_with(gsm_core::rules::kinds::GAME_PREFIX) {
             return Err(invalid(
+                "remediation",
                 "remediation runs a game action on the event's game server: the rule needs a \
                  game.<kind> kind or a game filter"
                     .into(),
@@ -146,13 +166,13 @@ async fn validate(state: &AppState, org: OrgId, spec: &AlertRuleSpec) -> Result<
         match state.store.get_host(org, host).await {
             Ok(_) => {}
             Err(StoreError::NotFound { .. }) => {
-                return Err(invalid(format!("host: the org has no host {host}")));
+                return Err(invalid("host", format!("host: the org has no host {host}")));
             }
             Err(err) => return Err(err.into()),
         }
     }
     // Whatever is left (a regular expression, the player range) is the engine's to judge.
-    compile(Uuid::nil(), spec).map_err(invalid)?;
+    compile(Uuid::nil(), spec).map_err(|problem| invalid(problem.field, problem.message))?;
     Ok(())
 }
 

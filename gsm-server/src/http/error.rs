@@ -21,12 +21,26 @@ pub struct ApiError {
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
     /// Seconds for a `Retry-After` header (429).
     retry_after: Option<u64>,
+    /// The body field the error is about.
+    field: Option<&'static str>,
 }
 
 impl ApiError {
     /// An error with a status, a stable code and a message for people.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), source: None, retry_after: None }
+        Self { status, code, message: message.into(), source: None, retry_after: None, field: None }
+    }
+
+    /// Names the request body's field the error is about (a dotted path), for forms.
+    pub fn at(mut self, field: &'static str) -> Self {
+        self.field = Some(field);
+        self
+    }
+
+    /// The stable code the answer carries (for unit tests of request checks).
+    #[cfg(test)]
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 
     /// 400: the request is malformed.
@@ -78,6 +92,7 @@ impl ApiError {
             message: "internal server error; the server log has the details".into(),
             source: Some(source.into()),
             retry_after: None,
+            field: None,
         }
     }
 
@@ -89,6 +104,7 @@ impl ApiError {
             message: "the server cannot reach its database; retry shortly".into(),
             source: Some(source.into()),
             retry_after: None,
+            field: None,
         }
     }
 
@@ -131,8 +147,13 @@ impl IntoResponse for ApiError {
         if let Some(source) = &self.source {
             tracing::error!(error = %ErrorChain(source.as_ref()), status = self.status.as_u16(), "request failed");
         }
-        let body =
-            ErrorBody { error: ErrorDetail { code: self.code.into(), message: self.message } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.into(),
+                message: self.message,
+                field: self.field.map(str::to_owned),
+            },
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());

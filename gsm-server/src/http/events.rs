@@ -8,14 +8,13 @@ use axum::http::HeaderMap;
 use gsm_core::job::HostId;
 use gsm_proto::openapi::GameEventPage;
 use gsm_proto::rest::{ErrorBody, EventPlayer, GameEvent, Page};
-use jiff::Timestamp;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::http::auth::authenticate;
 use crate::http::openapi::OrgPath;
-use crate::http::{ApiError, page_limit, time};
+use crate::http::{ApiError, page_limit, query_instant, time};
 use crate::store::games::{GameEventFilter, GameEventRecord};
 
 /// Longest `kind` or `player` filter.
@@ -40,18 +39,6 @@ pub(super) struct EventQuery {
     /// Events per page.
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
-}
-
-fn instant(text: Option<&str>, name: &str) -> Result<Option<Timestamp>, ApiError> {
-    text.map(|text| {
-        text.parse().map_err(|_| {
-            ApiError::bad_request(
-                "invalid_query",
-                format!("{name} must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z"),
-            )
-        })
-    })
-    .transpose()
 }
 
 fn filter_text(value: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
@@ -106,8 +93,8 @@ pub(super) async fn list(
         host: query.host.map(HostId),
         kind: filter_text(query.kind, "kind")?,
         player: filter_text(query.player, "player")?,
-        since: instant(query.since.as_deref(), "since")?,
-        until: instant(query.until.as_deref(), "until")?,
+        since: query_instant(query.since.as_deref(), "since")?,
+        until: query_instant(query.until.as_deref(), "until")?,
         before: query.cursor,
         limit,
     };

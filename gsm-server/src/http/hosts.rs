@@ -1,6 +1,7 @@
 //! `…/hosts`: create (with a one-time join token), list, get (with presence and the last
 //! heartbeat), delete (which revokes the credential and disconnects the agent at once), and
-//! `…/hosts/{host}/join-tokens` to re-enroll a host (the new credential replaces the old).
+//! `…/hosts/{host}/join-tokens` to re-enroll a host (the new credential replaces the old), and
+//! `…/hosts/{host}/metrics`, the per-minute heartbeat history (`store::metrics`).
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -8,15 +9,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use gsm_core::job::HostId;
 use gsm_proto::openapi::HostPage;
-use gsm_proto::rest::{CreateHost, ErrorBody, Host, HostCreated, Page, PlayerSeen};
+use gsm_proto::rest::{
+    CreateHost, ErrorBody, Host, HostCreated, HostMetricPoint, HostMetrics, Page, PlayerSeen,
+};
 use jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::http::auth::{Action, ClientIp, authenticate};
 use crate::http::openapi::{HostPath, IdempotencyKey, OrgPath};
-use crate::http::{ApiError, idempotency_key, page_limit, query_text, time};
+use crate::http::{ApiError, idempotency_key, page_limit, query_instant, query_text, time};
 use crate::secrets;
+use crate::store::metrics::{MetricPoint, RETENTION};
 use crate::store::{Created, HostRecord, NewHost};
 
 const MAX_LABELS: usize = 32;
@@ -32,8 +36,12 @@ pub(super) struct ListQuery {
     limit: Option<u32>,
 }
 
-/// The API view of a stored host, with what this process knows live.
-pub(crate) fn view(state: &AppState, record: HostRecord) -> Host {
+/// The API view of a stored host, with what this process knows live. The allowed programs are
+/// left out of its facts (they can be long): `GET …/hosts/{host}` shows them as `allowed_programs`.
+pub(crate) fn view(state: &AppState, mut record: HostRecord) -> Host {
+    if let Some(facts) = record.facts.as_mut() {
+        facts.allowed_programs = Vec::new();
+    }
     let presence = state.presence().status(record.id);
     let live = state.heartbeats().latest.get(&record.id).cloned();
     let (last_heartbeat_at, last_heartbeat) = match live {
@@ -52,6 +60,7 @@ pub(crate) fn view(state: &AppState, record: HostRecord) -> Host {
         last_heartbeat,
         facts: record.facts,
         players: Vec::new(),
+        allowed_programs: Vec::new(),
     }
 }
 
@@ -247,7 +256,7 @@ fn parse_host(id: &str) -> Result<HostId, ApiError> {
     tag = "hosts",
     params(HostPath),
     responses(
-        (status = 200, description = "The host, with presence, its last heartbeat (game status: up, version, players online, world time) and the players its games have seen.", body = Host),
+        (status = 200, description = "The host, with presence, its last heartbeat (game status: up, version, players online, world time), the players its games have seen and the programs its policy allows.", body = Host),
         (status = 404, description = "No such org or host for this credential.", body = ErrorBody),
     ),
 )]
@@ -260,7 +269,10 @@ pub(super) async fn get(
     let access = authenticate(&state, &headers, &org).await?;
     let record = state.store.get_host(access.org, parse_host(&host)?).await?;
     let players = state.store.host_players(access.org, record.id, MAX_PLAYERS_SHOWN).await?;
+    let allowed_programs =
+        record.facts.as_ref().map(|facts| facts.allowed_programs.clone()).unwrap_or_default();
     let mut host = view(&state, record);
+    host.allowed_programs = allowed_programs;
     host.players = players
         .into_iter()
         .map(|seen| PlayerSeen {
@@ -301,4 +313,119 @@ pub(super) async fn delete(
     forget(&state, host);
     tracing::info!(org.id = %access.org, host.id = %host, "host deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct MetricsQuery {
+    /// The range's start, RFC 3339 (inclusive; default: 24 hours before `until`).
+    since: Option<String>,
+    /// The range's end, RFC 3339 (exclusive; default: now).
+    until: Option<String>,
+}
+
+/// The range `GET …/metrics` answers when none is given.
+const DEFAULT_METRICS_RANGE: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// The `[since, until)` a metrics query asks for: defaults filled in, at most [`RETENTION`] long.
+fn metrics_range(query: &MetricsQuery, now: Timestamp) -> Result<(Timestamp, Timestamp), ApiError> {
+    let until = query_instant(query.until.as_deref(), "until")?.unwrap_or(now);
+    let since = match query_instant(query.since.as_deref(), "since")? {
+        Some(since) => since,
+        None => until.checked_sub(DEFAULT_METRICS_RANGE).map_err(|_| out_of_range())?,
+    };
+    if since >= until {
+        return Err(ApiError::bad_request("invalid_range", "since must be before until"));
+    }
+    if until.duration_since(since) > RETENTION {
+        return Err(ApiError::bad_request(
+            "invalid_range",
+            "the range may span at most 7 days (metrics are kept 7 days)",
+        ));
+    }
+    Ok((since, until))
+}
+
+fn out_of_range() -> ApiError {
+    ApiError::bad_request("invalid_range", "until is too early to compute a default since")
+}
+
+fn metric_view(point: MetricPoint) -> HostMetricPoint {
+    HostMetricPoint {
+        at: time(point.minute),
+        samples: point.samples,
+        cpu_load: point.load_avg,
+        cpu_load_max: point.load_max,
+        memory_used_bytes: point.memory_used,
+        memory_total_bytes: point.memory_total,
+        disk_used_bytes: point.disk_used,
+        disk_total_bytes: point.disk_total,
+        players_online: point.players,
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/hosts/{host}/metrics",
+    tag = "hosts",
+    params(HostPath, MetricsQuery),
+    responses(
+        (status = 200, description = "The host's heartbeat metrics per minute in `[since, until)`, oldest first (kept 7 days).", body = HostMetrics),
+        (status = 400, description = "A time is not RFC 3339, `since` is not before `until`, or the range spans more than 7 days.", body = ErrorBody),
+        (status = 404, description = "No such org or host for this credential.", body = ErrorBody),
+    ),
+)]
+#[tracing::instrument(skip_all, fields(http.route = "GET /api/v1/orgs/{org}/hosts/{host}/metrics"))]
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    Path((org, host)): Path<(String, String)>,
+    headers: HeaderMap,
+    query: Result<Query<MetricsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<HostMetrics>, ApiError> {
+    let access = authenticate(&state, &headers, &org).await?;
+    let Query(query) =
+        query.map_err(|err| ApiError::bad_request("invalid_query", err.body_text()))?;
+    let (since, until) = metrics_range(&query, Timestamp::now())?;
+    // The host must be the org's and live: another org's host is a 404, not an empty history.
+    let record = state.store.get_host(access.org, parse_host(&host)?).await?;
+    let points = state.store.host_metrics(access.org, record.id, since, until).await?;
+    Ok(Json(HostMetrics {
+        host: record.id,
+        since: time(since),
+        until: time(until),
+        points: points.into_iter().map(metric_view).collect(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(since: Option<&str>, until: Option<&str>) -> Result<(String, String), String> {
+        let now: Timestamp = "2026-01-31T12:00:00Z".parse().unwrap();
+        let query =
+            MetricsQuery { since: since.map(str::to_owned), until: until.map(str::to_owned) };
+        metrics_range(&query, now)
+            .map(|(since, until)| (since.to_string(), until.to_string()))
+            .map_err(|err| err.code().to_owned())
+    }
+
+    #[test]
+    fn a_metrics_range_defaults_to_the_last_day_and_spans_at_most_seven() {
+        let ok = |a: &str, b: &str| Ok((a.to_owned(), b.to_owned()));
+        assert_eq!(check(None, None), ok("2026-01-30T12:00:00Z", "2026-01-31T12:00:00Z"));
+        assert_eq!(
+            check(None, Some("2026-01-10T00:00:00Z")),
+            ok("2026-01-09T00:00:00Z", "2026-01-10T00:00:00Z")
+        );
+        assert_eq!(
+            check(Some("2026-01-24T12:00:00Z"), None),
+            ok("2026-01-24T12:00:00Z", "2026-01-31T12:00:00Z")
+        );
+        assert_eq!(check(Some("2026-01-24T11:59:59Z"), None), Err("invalid_range".to_owned()));
+        assert_eq!(check(Some("2026-01-31T12:00:00Z"), None), Err("invalid_range".to_owned()));
+        assert_eq!(check(Some("yesterday"), None), Err("invalid_query".to_owned()));
+        assert_eq!(check(None, Some("2026-01-31")), Err("invalid_query".to_owned()));
+    }
 }

@@ -1,5 +1,5 @@
-//! `…/jobs`: create (pushed to the host's agent at once when it is connected), list with filters,
-//! get, cancel.
+//! `…/jobs`: create (pushed to the host's agent at once when it is connected), list with filters
+//! (host, state, creation time), get, cancel.
 
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::dispatch::{self, Cancelled};
 use crate::http::auth::{Action, ClientIp, authenticate};
 use crate::http::openapi::{IdempotencyKey, JobPath, OrgPath};
-use crate::http::{ApiError, idempotency_key, page_limit, time};
+use crate::http::{ApiError, idempotency_key, page_limit, query_instant, time};
 use crate::store::{Created, JobFilter, JobRecord, NewJob};
 
 /// Longest deadline a job may ask for: a week.
@@ -174,6 +174,10 @@ pub(super) struct ListQuery {
     /// Only jobs in this state.
     #[param(value_type = Option<JobStateRef>)]
     state: Option<JobState>,
+    /// Only jobs created at or after this RFC 3339 time.
+    since: Option<String>,
+    /// Only jobs created before this RFC 3339 time.
+    until: Option<String>,
     /// The `next_cursor` of the previous page.
     #[param(value_type = Option<uuid::Uuid>)]
     cursor: Option<JobId>,
@@ -188,8 +192,8 @@ pub(super) struct ListQuery {
     tag = "jobs",
     params(OrgPath, ListQuery),
     responses(
-        (status = 200, description = "One page of jobs, newest first.", body = JobPage),
-        (status = 400, description = "Invalid query parameters.", body = ErrorBody),
+        (status = 200, description = "One page of jobs, newest first, filtered by host, state and creation time (`since` inclusive, `until` exclusive).", body = JobPage),
+        (status = 400, description = "Invalid query parameters: a time that is not RFC 3339, or `since` not before `until`.", body = ErrorBody),
         (status = 404, description = "No such org for this credential.", body = ErrorBody),
     ),
 )]
@@ -204,7 +208,21 @@ pub(super) async fn list(
     let Query(query) =
         query.map_err(|err| ApiError::bad_request("invalid_query", err.body_text()))?;
     let limit = page_limit(query.limit)?;
-    let filter = JobFilter { host: query.host, state: query.state, before: query.cursor, limit };
+    let since = query_instant(query.since.as_deref(), "since")?;
+    let until = query_instant(query.until.as_deref(), "until")?;
+    if let (Some(since), Some(until)) = (since, until)
+        && since >= until
+    {
+        return Err(ApiError::bad_request("invalid_range", "since must be before until"));
+    }
+    let filter = JobFilter {
+        host: query.host,
+        state: query.state,
+        before: query.cursor,
+        since,
+        until,
+        limit,
+    };
     let jobs = state.store.list_jobs(access.org, &filter).await?;
     let next_cursor =
         (jobs.len() == limit as usize).then(|| jobs.last().map(|j| j.id.to_string())).flatten();

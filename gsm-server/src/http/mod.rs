@@ -34,7 +34,10 @@ pub mod web;
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::{delete, get, patch, post};
-use gsm_proto::agent::HostFacts;
+use gsm_proto::agent::{
+    HostFacts, MAX_ALLOWED_PROGRAMS, MAX_PROGRAM_SLOTS, MAX_PROGRAM_TEXT_BYTES, MAX_SLOT_VALUES,
+    program_fits,
+};
 
 use crate::app::AppState;
 
@@ -55,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/orgs/{org}/hosts", get(hosts::list).post(hosts::create))
         .route("/api/v1/orgs/{org}/hosts/{host}", get(hosts::get).delete(hosts::delete))
         .route("/api/v1/orgs/{org}/hosts/{host}/join-tokens", post(hosts::new_join_token))
+        .route("/api/v1/orgs/{org}/hosts/{host}/metrics", get(hosts::metrics))
         .route("/api/v1/orgs/{org}/hosts/{host}/games", get(games::list))
         .route(
             "/api/v1/orgs/{org}/hosts/{host}/games/{game}",
@@ -191,6 +195,19 @@ pub fn query_text(value: Option<&str>, name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// An RFC 3339 time from a query parameter, or 400 naming the parameter.
+pub fn query_instant(text: Option<&str>, name: &str) -> Result<Option<jiff::Timestamp>, ApiError> {
+    text.map(|text| {
+        text.parse().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("{name} must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z"),
+            )
+        })
+    })
+    .transpose()
+}
+
 /// `?cursor=&limit=` of a list paged by the id of its last item (members, invites, orgs).
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -243,6 +260,22 @@ pub fn validate_facts(facts: &HostFacts) -> Result<(), ApiError> {
                 format!("host fact {name} must be 1-255 printable characters"),
             ));
         }
+    }
+    if facts.allowed_programs.len() > MAX_ALLOWED_PROGRAMS {
+        return Err(ApiError::bad_request(
+            "invalid_facts",
+            format!("host facts may list at most {MAX_ALLOWED_PROGRAMS} allowed programs"),
+        ));
+    }
+    if let Some(index) = facts.allowed_programs.iter().position(|program| !program_fits(program)) {
+        return Err(ApiError::bad_request(
+            "invalid_facts",
+            format!(
+                "allowed program {index} is out of bounds: an absolute path, at most \
+                 {MAX_PROGRAM_SLOTS} argument slots of at most {MAX_SLOT_VALUES} values, texts of \
+                 at most {MAX_PROGRAM_TEXT_BYTES} bytes without control characters"
+            ),
+        ));
     }
     Ok(())
 }

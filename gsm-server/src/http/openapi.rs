@@ -51,6 +51,7 @@ const HOST_CREDENTIAL: &str = "host_credential";
         super::hosts::get,
         super::hosts::delete,
         super::hosts::new_join_token,
+        super::hosts::metrics,
         super::jobs::list,
         super::jobs::create,
         super::jobs::get,

@@ -14,6 +14,7 @@ pub mod alerts;
 mod convert;
 pub mod discord;
 pub mod games;
+pub mod metrics;
 mod postgres;
 pub mod schedules;
 mod sqlite;
@@ -268,6 +269,10 @@ pub struct JobFilter {
     pub state: Option<JobState>,
     /// Only jobs created strictly before this job id (cursor; ids are time-ordered v7 UUIDs).
     pub before: Option<JobId>,
+    /// Only jobs created at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only jobs created before this time.
+    pub until: Option<Timestamp>,
     /// At most this many (the caller bounds it).
     pub limit: u32,
 }
@@ -300,6 +305,7 @@ pub trait Store:
     access::AccessStore
     + alerts::AlertStore
     + games::GameStore
+    + metrics::MetricsStore
     + schedules::ScheduleStore
     + discord::DiscordStore
     + Send
@@ -375,7 +381,8 @@ pub trait Store:
     ) -> StoreResult<Option<HostRecord>>;
     /// Records what an agent reported at connect time.
     async fn update_host_facts(&self, id: HostId, facts: &HostFacts) -> StoreResult<()>;
-    /// Stores the latest heartbeat of each host in one batch (heartbeats are coalesced in memory).
+    /// Stores the latest heartbeat of each host in one batch (heartbeats are coalesced in memory),
+    /// and folds each into its host's minute of metrics history in the same transaction.
     async fn record_heartbeats(&self, beats: &[(HostId, Timestamp, Heartbeat)]) -> StoreResult<()>;
 
     /// Creates a queued job on a host of the org, or returns the job an earlier call with the same

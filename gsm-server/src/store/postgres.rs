@@ -44,6 +44,7 @@ use super::access::{API_KEY_COLUMNS, ApiKeyRow, AuditEntry, access_store, enroll
 use super::alerts::alert_store;
 use super::discord::discord_store;
 use super::games::game_store;
+use super::metrics::{MetricSample, fold_metric_sample, metric_insert_columns, metrics_store};
 use super::schedules::schedule_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -595,6 +596,34 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(db("host"))?;
+        let samples: Vec<MetricSample> =
+            latest.iter().map(|(_, at, beat)| MetricSample::of(*at, beat)).collect();
+        let column = |pick: fn(&MetricSample) -> Option<i64>| -> Vec<Option<i64>> {
+            samples.iter().map(pick).collect()
+        };
+        sqlx::query(concat!(
+            "INSERT INTO host_metrics (",
+            metric_insert_columns!(),
+            ") SELECT h.org, h.id, s.minute, 1, COALESCE(s.load, 0), \
+             CASE WHEN s.load IS NULL THEN 0 ELSE 1 END, s.load, s.memory_used, s.memory_total, \
+             s.disk_used, s.disk_total, s.players \
+             FROM UNNEST($1::uuid[], $2::int8[], $3::float8[], $4::int8[], $5::int8[], \
+             $6::int8[], $7::int8[], $8::int8[]) \
+             AS s (id, minute, load, memory_used, memory_total, disk_used, disk_total, players) \
+             JOIN hosts AS h ON h.id = s.id AND h.deleted_at IS NULL",
+            fold_metric_sample!(),
+        ))
+        .bind(&ids)
+        .bind(samples.iter().map(|s| s.minute).collect::<Vec<_>>())
+        .bind(samples.iter().map(|s| s.load).collect::<Vec<_>>())
+        .bind(column(|s| s.memory_used))
+        .bind(column(|s| s.memory_total))
+        .bind(column(|s| s.disk_used))
+        .bind(column(|s| s.disk_total))
+        .bind(samples.iter().map(|s| s.players).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(db("host metrics"))?;
         tx.commit().await.map_err(db("host"))
     }
 
@@ -665,6 +694,12 @@ impl Store for PostgresStore {
         }
         if let Some(state) = filter.state {
             query.push(" AND state = ").push_bind(state.as_str());
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND created_at >= ").push_bind(since.as_millisecond());
+        }
+        if let Some(until) = filter.until {
+            query.push(" AND created_at < ").push_bind(until.as_millisecond());
         }
         if let Some(before) = filter.before {
             query
@@ -901,6 +936,7 @@ impl Store for PostgresStore {
 
 access_store!(PostgresStore, Postgres, reader = pool, writer = pool);
 game_store!(PostgresStore, Postgres, reader = pool, writer = pool);
+metrics_store!(PostgresStore, Postgres, reader = pool, writer = pool);
 alert_store!(PostgresStore, Postgres, reader = pool, writer = pool);
 schedule_store!(PostgresStore, Postgres, reader = pool, writer = pool);
 discord_store!(PostgresStore, Postgres, reader = pool, writer = pool);

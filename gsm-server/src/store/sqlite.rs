@@ -46,6 +46,7 @@ use super::access::{API_KEY_COLUMNS, ApiKeyRow, AuditEntry, access_store, enroll
 use super::alerts::alert_store;
 use super::discord::discord_store;
 use super::games::game_store;
+use super::metrics::{MetricSample, fold_metric_sample, metric_insert_columns, metrics_store};
 use super::schedules::schedule_store;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -589,6 +590,27 @@ impl Store for SqliteStore {
                         .execute(&mut *conn)
                         .await
                         .map_err(db("host"))?;
+                        let sample = MetricSample::of(at, &beat);
+                        sqlx::query(concat!(
+                            "INSERT INTO host_metrics (",
+                            metric_insert_columns!(),
+                            ") SELECT org, id, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+                             FROM hosts WHERE id = ?1 AND deleted_at IS NULL",
+                            fold_metric_sample!(),
+                        ))
+                        .bind(host.0)
+                        .bind(sample.minute)
+                        .bind(sample.load.unwrap_or(0.0))
+                        .bind(i64::from(sample.load.is_some()))
+                        .bind(sample.load)
+                        .bind(sample.memory_used)
+                        .bind(sample.memory_total)
+                        .bind(sample.disk_used)
+                        .bind(sample.disk_total)
+                        .bind(sample.players)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db("host metrics"))?;
                     }
                     Ok(())
                 })
@@ -643,6 +665,12 @@ impl Store for SqliteStore {
         }
         if let Some(state) = filter.state {
             query.push(" AND state = ").push_bind(state.as_str());
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND created_at >= ").push_bind(since.as_millisecond());
+        }
+        if let Some(until) = filter.until {
+            query.push(" AND created_at < ").push_bind(until.as_millisecond());
         }
         if let Some(before) = filter.before {
             query
@@ -834,6 +862,7 @@ impl Store for SqliteStore {
 
 access_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
 game_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
+metrics_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
 alert_store!(SqliteStore, Sqlite, reader = reader, writer = writer);
 
 /// Why a compare-and-set transition changed no row: the job is missing (or, with `org`, another

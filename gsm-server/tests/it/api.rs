@@ -274,3 +274,73 @@ async fn a_join_token_works_once() {
     let made_up = server.enroll("not-a-token").await;
     assert_eq!(error_code(made_up).await, (401, "invalid_join_token".into()));
 }
+
+#[tokio::test]
+async fn jobs_are_filtered_by_creation_time_and_a_bad_time_is_a_400() {
+    let server = TestServer::start().await;
+    let host = server.create_host("eu-1").await.host.id;
+    let body = json!({"host": host, "kind": {"type": "command", "program": "/bin/true"}});
+    let job: Job = server.post("/jobs").json(&body).send().await.unwrap().json().await.unwrap();
+    let created: jiff::Timestamp = job.created_at.parse().unwrap();
+    let second = jiff::SignedDuration::from_secs(1);
+    let list = |query: String| {
+        let request = server.get(&format!("/jobs?{query}"));
+        async move {
+            let page: Page<Job> = request.send().await.unwrap().json().await.unwrap();
+            page.items.into_iter().map(|job| job.id).collect::<Vec<_>>()
+        }
+    };
+    let before = (created - second).to_string();
+    let after = (created + second).to_string();
+    assert_eq!(list(format!("since={before}")).await, [job.id]);
+    assert_eq!(list(format!("since={before}&until={after}")).await, [job.id]);
+    assert_eq!(list(format!("since={}", job.created_at)).await, [job.id], "since is inclusive");
+    assert_eq!(list(format!("until={}", job.created_at)).await, [], "until is exclusive");
+    assert_eq!(list(format!("since={after}")).await, []);
+    for query in [
+        "since=yesterday",
+        "until=2026-01-31",
+        "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
+    ] {
+        let response = server.get(&format!("/jobs?{query}")).send().await.unwrap();
+        let (status, code) = error_code(response).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(code == "invalid_query" || code == "invalid_range", "{query}: {code}");
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_alert_rule_names_the_field_it_is_about() {
+    let server = TestServer::start().await;
+    let rule = |extra: serde_json::Value| {
+        let mut spec = json!({"name": "r", "kind": "game.server_stopping", "severity": "warning"});
+        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        spec
+    };
+    let cases = [
+        (json!({"name": ""}), "name"),
+        (json!({"kind": "nope"}), "kind"),
+        (json!({"threshold": {"count": 0, "window_secs": 60}}), "threshold.count"),
+        (json!({"threshold": {"count": 3, "window_secs": 0}}), "threshold.window_secs"),
+        (
+            json!({"remediation": {"action": "dance", "max_runs": 1, "per_secs": 60}}),
+            "remediation.action",
+        ),
+        (
+            json!({"remediation": {"action": "restart", "max_runs": 0, "per_secs": 60}}),
+            "remediation.max_runs",
+        ),
+        (json!({"text": "("}), "text"),
+        (json!({"players_above": 5, "players_below": 6}), "players_below"),
+        (json!({"channels": ["pager"]}), "channels"),
+        (json!({"host": uuid::Uuid::nil()}), "host"),
+    ];
+    for (extra, field) in cases {
+        let response = server.post("/alert-rules").json(&rule(extra.clone())).send().await.unwrap();
+        assert_eq!(response.status(), 422, "{extra}");
+        let body: ErrorBody = response.json().await.unwrap();
+        assert_eq!(body.error.field.as_deref(), Some(field), "{extra}: {}", body.error.message);
+    }
+    let fine = server.post("/alert-rules").json(&rule(json!({}))).send().await.unwrap();
+    assert_eq!(fine.status(), 201);
+}

@@ -243,7 +243,7 @@ async fn every_command_for_every_role(server: &TestServer) {
     let host = fleet(server).await;
     let (org, store) = (OrgId(server.org.org), server.state.store.clone());
     let jobs = || {
-        let filter = JobFilter { host: Some(host), state: None, before: None, limit: 500 };
+        let filter = JobFilter { host: Some(host), limit: 500, ..JobFilter::default() };
         let store = store.clone();
         async move { store.list_jobs(org, &filter).await.unwrap() }
     };
@@ -372,7 +372,7 @@ async fn another_orgs_hosts_and_schedules_are_not_found_and_bad_options_are_refu
     let answer = handle(&server.state, invocation(Some("42"), "7", Command::Hosts)).await;
     refused(answer, "can only use `/link`");
 
-    let filter = JobFilter { host: None, state: None, before: None, limit: 10 };
+    let filter = JobFilter { host: None, limit: 10, ..JobFilter::default() };
     let other_jobs = server.state.store.list_jobs(OrgId(other.org), &filter).await.unwrap();
     assert!(other_jobs.is_empty(), "nothing ran in the other org");
     let jobs = server.state.store.list_jobs(OrgId(server.org.org), &filter).await.unwrap();
@@ -411,7 +411,7 @@ async fn hostile_names_and_messages_are_inert_in_replies() {
         Command::Say { host: "eu-1".into(), message: message.into(), game: Some("main".into()) };
     let answer = ask(&server, "7", say).await;
     assert!(!answer.first().content.contains("@here"), "{answer:?}");
-    let filter = JobFilter { host: None, state: None, before: None, limit: 1 };
+    let filter = JobFilter { host: None, limit: 1, ..JobFilter::default() };
     let job = server.state.store.list_jobs(OrgId(server.org.org), &filter).await.unwrap();
     let JobKind::Game(action) = &job[0].kind else { panic!("a game job") };
     assert_eq!(action.args["message"], json!(message));

@@ -109,10 +109,18 @@ async fn a_configured_game_shows_players_and_events_and_runs_say_and_restart_job
     let theirs = fx.client.list_events(&filter).await.unwrap();
     assert!(!theirs.items.is_empty(), "no events name {player}");
 
-    // A say job.
+    // A say job; the game logs it as server chat, which comes back as a chat event.
     let job = game_job(&fx, "say", json!({"message": "hello from gsm"})).await;
     fx.await_state(job.id, JobState::Succeeded).await;
     assert_eq!(fx.output(job.id).await, "said: hello from gsm\n");
+    let said = eventually(|| async {
+        let query =
+            EventQuery { kind: Some("chat".into()), limit: Some(500), ..EventQuery::default() };
+        let page = fx.client.list_events(&query).await.ok()?;
+        page.items.into_iter().find(|e| e.data["message"] == "hello from gsm")
+    })
+    .await;
+    assert!(said.player.is_none(), "server chat names no player: {said:?}");
 
     // A restart job; the supervisor starts the game again on the same port once it exits.
     let supervisor = {

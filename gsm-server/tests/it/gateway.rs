@@ -2,9 +2,11 @@
 
 use gsm_core::heartbeat::Heartbeat;
 use gsm_core::job::{HostId, JobId, JobResult, Termination};
+use gsm_core::policy::{ArgSlot, ProgramSummary};
 use gsm_core::runner::Stream;
 use gsm_proto::agent::{
-    AgentMessage, EnrollResponse, Hello, JobFinished, JobRef, LogChunk, ServerMessage, VersionRange,
+    AgentMessage, EnrollResponse, Hello, HostFacts, JobFinished, JobRef, LogChunk, ServerMessage,
+    VersionRange,
 };
 use gsm_proto::rest::{HostCreated, Job, JobLogs};
 use serde_json::json;
@@ -50,6 +52,7 @@ on_both_backends!(
     a_log_follower_sees_chunks_live_and_ends_when_the_job_does,
     an_oversized_frame_closes_the_connection_and_nothing_else,
     a_burst_of_output_from_two_jobs_and_a_forged_one_is_stored_in_order,
+    allowed_programs_from_enrollment_and_hello_show_on_the_host_detail_and_bad_ones_are_ignored,
 );
 
 fn heartbeat(host: HostId, seq: u64) -> AgentMessage {
@@ -487,4 +490,96 @@ async fn a_burst_of_output_from_two_jobs_and_a_forged_one_is_stored_in_order(ser
     assert_eq!(job_state(server, first.job).await, "succeeded");
     let logs: JobLogs = server.get_json(&format!("/jobs/{}/logs", forged.job)).await;
     assert!(logs.chunks.is_empty(), "the forged chunk wrote nothing");
+}
+
+async fn hello_with(server: &TestServer, credential: &str, facts: HostFacts) {
+    let mut agent = server.connect_raw(credential).await.unwrap();
+    agent.send(&AgentMessage::Hello(Hello { protocol: VersionRange::CURRENT, facts })).await;
+    assert!(matches!(agent.recv().await, ServerMessage::Welcome(_)));
+}
+
+async fn allowed_programs_from_enrollment_and_hello_show_on_the_host_detail_and_bad_ones_are_ignored(
+    server: &TestServer,
+) {
+    // Enrollment may report them already (when `enroll` could read the policy).
+    let early =
+        ProgramSummary { path: "/bin/true".into(), args: vec![], repeat: None, allow_extra: false };
+    let created = server.create_host("early").await;
+    let request = gsm_proto::agent::EnrollRequest {
+        token: created.join_token,
+        facts: HostFacts { allowed_programs: vec![early.clone()], ..facts() },
+    };
+    let response = server
+        .http
+        .post(format!("{}/agent/v1/enroll", server.base))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let view: gsm_proto::rest::Host = server
+        .get(&format!("/hosts/{}", created.host.id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view.allowed_programs, [early]);
+
+    let (host, credential) = server.enrolled_host("eu-1").await;
+    let programs = vec![
+        ProgramSummary {
+            path: "/usr/bin/systemctl".into(),
+            args: vec![
+                ArgSlot::OneOf { values: vec!["start".into(), "stop".into()] },
+                ArgSlot::Fixed { value: "7dtd".into() },
+            ],
+            repeat: None,
+            allow_extra: false,
+        },
+        ProgramSummary { path: "/bin/echo".into(), args: vec![], repeat: None, allow_extra: true },
+    ];
+    hello_with(server, &credential, HostFacts { allowed_programs: programs.clone(), ..facts() })
+        .await;
+    let detail =
+        || async { server.get_json::<gsm_proto::rest::Host>(&format!("/hosts/{host}")).await };
+    let view = detail().await;
+    assert_eq!(view.allowed_programs, programs);
+    assert!(view.facts.unwrap().allowed_programs.is_empty(), "shown once, not inside the facts");
+    let page: gsm_proto::rest::Page<gsm_proto::rest::Host> = server.get_json("/hosts").await;
+    assert_eq!(page.items.len(), 2);
+    assert!(page.items.iter().all(|h| h.allowed_programs.is_empty()), "the list leaves them out");
+
+    // A hello whose list is out of bounds keeps the facts stored before (and the agent connected).
+    for bad in [
+        ProgramSummary {
+            path: "relative/tool".into(),
+            args: vec![],
+            repeat: None,
+            allow_extra: false,
+        },
+        ProgramSummary {
+            path: format!("/{}", "x".repeat(2000)),
+            args: vec![],
+            repeat: None,
+            allow_extra: false,
+        },
+        ProgramSummary {
+            path: "/bin/ok".into(),
+            args: vec![ArgSlot::Fixed { value: "line\nbreak".into() }],
+            repeat: None,
+            allow_extra: false,
+        },
+    ] {
+        let facts = HostFacts { allowed_programs: vec![bad], ..facts() };
+        hello_with(server, &credential, facts).await;
+        assert_eq!(detail().await.allowed_programs, programs);
+    }
+    let too_many = vec![programs[1].clone(); gsm_proto::agent::MAX_ALLOWED_PROGRAMS + 1];
+    hello_with(server, &credential, HostFacts { allowed_programs: too_many, ..facts() }).await;
+    assert_eq!(detail().await.allowed_programs, programs);
+    // An agent that reports none (an older one) clears them.
+    hello_with(server, &credential, facts()).await;
+    assert!(detail().await.allowed_programs.is_empty());
 }

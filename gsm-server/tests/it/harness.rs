@@ -196,6 +196,7 @@ pub fn facts() -> HostFacts {
         cpus: 2,
         memory_total_bytes: 1 << 30,
         agent_version: "0.1.0".into(),
+        allowed_programs: Vec::new(),
     }
 }
 

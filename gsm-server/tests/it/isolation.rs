@@ -139,6 +139,7 @@ pub const CASES: &[Case] = &[
     case("GET", "/api/v1/orgs/{org}/hosts/{host}", 200, "Read"),
     case("DELETE", "/api/v1/orgs/{org}/hosts/{host}", 204, "ManageHosts"),
     case("POST", "/api/v1/orgs/{org}/hosts/{host}/join-tokens", 201, "ManageHosts"),
+    case("GET", "/api/v1/orgs/{org}/hosts/{host}/metrics", 200, "Read"),
     Case {
         query: |ids| format!("host={}", ids.host),
         foreign: Foreign::EmptyPage,
@@ -596,7 +597,7 @@ pub async fn snapshot(server: &TestServer, org: Uuid) -> String {
     let store = &server.state.store;
     let org = OrgId(org);
     let hosts = store.list_hosts(org, None, 500).await.unwrap();
-    let filter = JobFilter { host: None, state: None, before: None, limit: 500 };
+    let filter = JobFilter { host: None, limit: 500, ..JobFilter::default() };
     let jobs = store.list_jobs(org, &filter).await.unwrap();
     let mut logs = Vec::new();
     for job in &jobs {

@@ -12,6 +12,7 @@ mod games;
 mod gateway;
 mod harness;
 mod isolation;
+mod metrics;
 mod openapi;
 mod roles;
 mod schedules;

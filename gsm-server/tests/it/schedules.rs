@@ -220,7 +220,7 @@ async fn a_server_down_across_several_due_times_runs_the_latest_once_or_records_
     assert_eq!(strict_fires[1].outcome, FireOutcome::Started);
     let jobs = state
         .store
-        .list_jobs(org, &JobFilter { host: Some(box1), state: None, before: None, limit: 100 })
+        .list_jobs(org, &JobFilter { host: Some(box1), limit: 100, ..JobFilter::default() })
         .await
         .unwrap();
     // 11:00 and 11:10 of the first, 11:10 of the strict one: none for the missed and skipped times.
@@ -519,7 +519,7 @@ async fn two_replicas_on_one_postgres_database_fire_each_due_time_exactly_once()
     let jobs = server
         .state
         .store
-        .list_jobs(org, &JobFilter { host: None, state: None, before: None, limit: 500 })
+        .list_jobs(org, &JobFilter { host: None, limit: 500, ..JobFilter::default() })
         .await
         .unwrap();
     assert_eq!(jobs.len(), total_fires * 2, "one job per host per fire, none twice");
@@ -558,7 +558,7 @@ async fn a_fire_whose_server_stopped_after_the_claim_is_finished_once_by_the_nex
     assert_eq!((history[0].outcome, history[0].jobs.len()), (FireOutcome::Started, 1));
     let jobs = state
         .store
-        .list_jobs(org, &JobFilter { host: Some(box1), state: None, before: None, limit: 10 })
+        .list_jobs(org, &JobFilter { host: Some(box1), limit: 10, ..JobFilter::default() })
         .await
         .unwrap();
     assert_eq!(jobs.len(), 1);

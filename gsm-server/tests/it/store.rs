@@ -34,6 +34,7 @@ use uuid::Uuid;
 mod alerts;
 mod discord;
 mod games;
+mod metrics;
 mod schedules;
 
 use alerts::{
@@ -54,6 +55,10 @@ use games::{
     another_orgs_or_a_deleted_hosts_games_are_not_found,
     game_events_are_stored_once_and_filtered_newest_first,
     players_are_online_from_connect_to_disconnect_with_last_seen,
+};
+use metrics::{
+    heartbeats_fold_into_minutes_read_oldest_first_by_org_and_range,
+    old_metrics_are_pruned_in_bounded_batches,
 };
 use schedules::{
     a_due_time_is_claimed_once_by_concurrent_claimers,
@@ -135,6 +140,8 @@ conformance!(
     deleting_an_unknown_or_deleted_host_is_not_found,
     update_host_facts_replaces_the_facts_of_live_hosts_only,
     record_heartbeats_keeps_the_latest_heartbeat_per_host,
+    heartbeats_fold_into_minutes_read_oldest_first_by_org_and_range,
+    old_metrics_are_pruned_in_bounded_batches,
     created_job_is_queued_at_attempt_zero,
     create_job_on_a_deleted_host_is_not_found,
     create_job_with_a_repeated_idempotency_key_returns_the_first_job,
@@ -147,7 +154,7 @@ conformance!(
     transition_of_an_unknown_job_is_not_found,
     pending_jobs_for_host_are_queued_and_dispatched_oldest_first,
     overdue_jobs_are_waiting_jobs_at_or_past_their_deadline,
-    list_jobs_filters_by_host_and_state_newest_first,
+    list_jobs_filters_by_host_state_and_creation_time_newest_first,
     list_jobs_pages_through_every_job_without_gaps_or_repeats,
     count_jobs_by_state_counts_every_state_across_orgs,
     log_chunks_report_how_many_are_stored_without_a_gap,
@@ -342,6 +349,7 @@ fn facts(hostname: &str) -> HostFacts {
         cpus: 8,
         memory_total_bytes: 16 << 30,
         agent_version: "0.1.0".to_owned(),
+        allowed_programs: Vec::new(),
     }
 }
 
@@ -1171,7 +1179,7 @@ async fn overdue_jobs_are_waiting_jobs_at_or_past_their_deadline(store: Arc<dyn 
     assert_eq!(store.overdue_jobs(at(200), 1).await.unwrap(), vec![queued]);
 }
 
-async fn list_jobs_filters_by_host_and_state_newest_first(store: Arc<dyn Store>) {
+async fn list_jobs_filters_by_host_state_and_creation_time_newest_first(store: Arc<dyn Store>) {
     let org = new_org(store.as_ref()).await;
     let one = create_host(store.as_ref(), org, "one").await.id;
     let two = create_host(store.as_ref(), org, "two").await.id;
@@ -1200,6 +1208,13 @@ async fn list_jobs_filters_by_host_and_state_newest_first(store: Arc<dyn Store>)
     assert_eq!(list(running).await, [c.id]);
     let before_c = JobFilter { host: Some(one), before: Some(c.id), ..JobFilter::default() };
     assert_eq!(list(before_c).await, [a.id]);
+    // Creation time: `since` inclusive, `until` exclusive, combined with the other filters.
+    let window = JobFilter { since: Some(at(2)), until: Some(at(4)), ..JobFilter::default() };
+    assert_eq!(list(window.clone()).await, [c.id, b.id]);
+    assert_eq!(list(JobFilter { host: Some(one), ..window }).await, [c.id]);
+    assert_eq!(list(JobFilter { since: Some(at(4)), ..JobFilter::default() }).await, [d.id]);
+    assert_eq!(list(JobFilter { until: Some(at(2)), ..JobFilter::default() }).await, [a.id]);
+    assert_eq!(list(JobFilter { since: Some(at(5)), ..JobFilter::default() }).await, []);
 }
 
 async fn list_jobs_pages_through_every_job_without_gaps_or_repeats(store: Arc<dyn Store>) {

@@ -16,6 +16,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The request body's field the error is about (a dotted path), when the server names one. */
+    readonly field?: string,
   ) {
     super(message);
   }
@@ -40,11 +42,12 @@ api.use(auth);
 export function unwrap<T>(result: { data?: T; error?: unknown; response: Response }): T {
   if (result.error !== undefined || result.data === undefined) {
     if (result.response.ok && result.error === undefined) return undefined as T; // 204
-    const body = result.error as { error?: { code?: string; message?: string } } | undefined;
+    const body = result.error as { error?: { code?: string; message?: string; field?: string | null } } | undefined;
     throw new ApiError(
       result.response.status,
       body?.error?.code ?? "http_error",
       body?.error?.message ?? `the server answered ${result.response.status}`,
+      body?.error?.field ?? undefined,
     );
   }
   return result.data;

@@ -31,16 +31,41 @@ export function useHost(org: string, host: string) {
   });
 }
 
+/** How far back the jobs list looks; `since` is computed when the list is fetched. */
+export const JOB_PERIODS = {
+  "1h": { label: "Last hour", ms: 3600_000 },
+  "24h": { label: "Last day", ms: 24 * 3600_000 },
+  "7d": { label: "Last week", ms: 7 * 24 * 3600_000 },
+} as const;
+
+export type JobPeriod = keyof typeof JOB_PERIODS;
+
+export function isJobPeriod(value: string | null): value is JobPeriod {
+  return value !== null && Object.hasOwn(JOB_PERIODS, value);
+}
+
 export interface JobFilter {
   host?: string;
   state?: JobState;
+  period?: JobPeriod;
+}
+
+/** The query of `GET …/jobs` for a filter at time `now`. */
+export function jobsQuery(filter: JobFilter, limit: number, now: number) {
+  const { period, ...rest } = filter;
+  const since = period ? new Date(now - JOB_PERIODS[period].ms).toISOString() : undefined;
+  return { ...rest, since, limit };
 }
 
 export function useJobs(org: string, filter: JobFilter = {}, limit = 50) {
   return useQuery({
     queryKey: [org, "jobs", "list", filter, limit],
     queryFn: async (): Promise<Job[]> =>
-      unwrap(await api.GET("/api/v1/orgs/{org}/jobs", { params: { path: { org }, query: { ...filter, limit } } })).items,
+      unwrap(
+        await api.GET("/api/v1/orgs/{org}/jobs", {
+          params: { path: { org }, query: jobsQuery(filter, limit, Date.now()) },
+        }),
+      ).items,
     refetchInterval: 15_000,
   });
 }

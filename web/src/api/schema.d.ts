@@ -2132,7 +2132,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description The host, with presence, its last heartbeat (game status: up, version, players online, world time) and the players its games have seen. */
+                /** @description The host, with presence, its last heartbeat (game status: up, version, players online, world time), the players its games have seen and the programs its policy allows. */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -2610,6 +2610,87 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/orgs/{org}/hosts/{host}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: {
+                    /** @description The range's start, RFC 3339 (inclusive; default: 24 hours before `until`). */
+                    since?: string;
+                    /** @description The range's end, RFC 3339 (exclusive; default: now). */
+                    until?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description The org's id. */
+                    org: string;
+                    /** @description The host's id. */
+                    host: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The host's heartbeat metrics per minute in `[since, until)`, oldest first (kept 7 days). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HostMetrics"];
+                    };
+                };
+                /** @description A time is not RFC 3339, `since` is not before `until`, or the range spans more than 7 days. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No credential, or one that is malformed, unknown, expired, revoked or wrong. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description No such org or host for this credential. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description The server cannot reach its database; retry shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orgs/{org}/invites": {
         parameters: {
             query?: never;
@@ -2866,6 +2947,10 @@ export interface paths {
                     host?: string;
                     /** @description Only jobs in this state. */
                     state?: components["schemas"]["JobState"];
+                    /** @description Only jobs created at or after this RFC 3339 time. */
+                    since?: string;
+                    /** @description Only jobs created before this RFC 3339 time. */
+                    until?: string;
                     /** @description The `next_cursor` of the previous page. */
                     cursor?: string;
                     /** @description Jobs per page. */
@@ -2880,7 +2965,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description One page of jobs, newest first. */
+                /** @description One page of jobs, newest first, filtered by host, state and creation time (`since` inclusive, `until` exclusive). */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -2889,7 +2974,7 @@ export interface paths {
                         "application/json": components["schemas"]["JobPage"];
                     };
                 };
-                /** @description Invalid query parameters. */
+                /** @description Invalid query parameters: a time that is not RFC 3339, or `since` not before `until`. */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -5239,6 +5324,44 @@ export interface components {
             /** @description Pass as `?cursor=` to get the next page; absent on the last page. */
             next_cursor?: string | null;
         };
+        /** @description What one argument position accepts. */
+        ArgSlot: {
+            /** @constant */
+            kind: "fixed";
+            /** @description The string. */
+            value: string;
+        } | {
+            /** @constant */
+            kind: "one_of";
+            /** @description The strings, as the policy lists them. */
+            values: string[];
+        } | {
+            /** @constant */
+            kind: "regex";
+            /**
+             * @description Whether a value may start with `-`.
+             * @default false
+             */
+            options: boolean;
+            /** @description The expression, as the policy writes it. */
+            pattern: string;
+        } | {
+            /** @constant */
+            kind: "int";
+            /**
+             * Format: int64
+             * @description The largest allowed.
+             */
+            max: number;
+            /**
+             * Format: int64
+             * @description The smallest allowed.
+             */
+            min: number;
+        } | {
+            /** @constant */
+            kind: "other";
+        };
         /** @description One audit log entry. */
         AuditEntry: {
             /** @description What, as a dotted name (`host.create`). */
@@ -5430,6 +5553,11 @@ export interface components {
         ErrorDetail: {
             /** @description A stable snake_case code (`job_not_found`, `invalid_request`, ...). */
             code: string;
+            /**
+             * @description The request body's field the error is about, as a dotted path (`threshold.window_secs`),
+             *     when it is about one; forms show the message there.
+             */
+            field?: string | null;
             /** @description What was wrong and what to do, for people. */
             message: string;
         };
@@ -5596,6 +5724,12 @@ export interface components {
         };
         /** @description A host as the API shows it. */
         Host: {
+            /**
+             * @description The programs the host's policy allows, one per `[[program]]` rule, as its agent last
+             *     reported them (`GET …/hosts/{host}` only; empty for an agent too old to report them). A
+             *     hint for choosing a program: the agent still checks every job against its policy.
+             */
+            allowed_programs?: components["schemas"]["ProgramSummary"][];
             /** @description Whether an agent is connected right now. */
             connected: boolean;
             /** @description When it was created. */
@@ -5649,6 +5783,14 @@ export interface components {
         HostFacts: {
             /** @description The agent's version. */
             agent_version: string;
+            /**
+             * @description The programs the agent's policy allows, one entry per `[[program]]` rule, in file order
+             *     (added later: an older agent sends none). Reported in every hello, and at enrollment when
+             *     the policy can be read then; at most [`MAX_ALLOWED_PROGRAMS`], each within
+             *     [`program_fits`]. A hint for people choosing a program: the agent still checks every job
+             *     against its policy.
+             */
+            allowed_programs?: components["schemas"]["ProgramSummary"][];
             /** @description CPU architecture (`x86_64`). */
             arch: string;
             /**
@@ -5673,6 +5815,67 @@ export interface components {
          * @description A host's identity, assigned by the server when the host is created.
          */
         HostId: string;
+        /**
+         * @description One minute of a host's heartbeat metrics, as `GET …/hosts/{host}/metrics` shows it.
+         *
+         *     The server folds every heartbeat it stores into the minute it arrived in; a figure is absent
+         *     when no heartbeat of that minute carried it.
+         */
+        HostMetricPoint: {
+            /** @description The start of the minute (RFC 3339). */
+            at: string;
+            /**
+             * Format: double
+             * @description The 1-minute load average, averaged over the minute's heartbeats.
+             */
+            cpu_load?: number | null;
+            /**
+             * Format: double
+             * @description The highest 1-minute load average of the minute.
+             */
+            cpu_load_max?: number | null;
+            /**
+             * Format: uint64
+             * @description The size of that file system.
+             */
+            disk_total_bytes?: number | null;
+            /**
+             * Format: uint64
+             * @description Space in use on the fullest file system (by share used) in the minute's last heartbeat.
+             */
+            disk_used_bytes?: number | null;
+            /**
+             * Format: uint64
+             * @description All physical memory, in bytes.
+             */
+            memory_total_bytes?: number | null;
+            /**
+             * Format: uint64
+             * @description The most memory in use during the minute (total minus available), in bytes.
+             */
+            memory_used_bytes?: number | null;
+            /**
+             * Format: uint32
+             * @description The most players online during the minute, summed over the host's game servers.
+             */
+            players_online: number;
+            /**
+             * Format: uint32
+             * @description How many heartbeats the minute holds.
+             */
+            samples: number;
+        };
+        /** @description `GET …/hosts/{host}/metrics`: a host's per-minute metrics over a time range. */
+        HostMetrics: {
+            /** @description The host. */
+            host: components["schemas"]["HostId"];
+            /** @description One point per minute that has heartbeats, oldest first; minutes without any are absent. */
+            points: components["schemas"]["HostMetricPoint"][];
+            /** @description The range's start (inclusive). */
+            since: string;
+            /** @description The range's end (exclusive). */
+            until: string;
+        };
         /** @description One page of a list, with the cursor for the next page when there is one. */
         HostPage: {
             /** @description The items of this page. */
@@ -6095,6 +6298,23 @@ export interface components {
         };
         /** @description Whether a host is live, as its heartbeats tell. */
         Presence: "online" | "stale" | "offline";
+        /** @description One `[[program]]` rule: the program and the arguments it takes. */
+        ProgramSummary: {
+            /**
+             * @description Whether plain arguments (not starting with `-`) beyond the slots are accepted as they are.
+             * @default false
+             */
+            allow_extra: boolean;
+            /**
+             * @description The positional argument slots, in order.
+             * @default []
+             */
+            args: components["schemas"]["ArgSlot"][];
+            /** @description The program's absolute path, as the policy names it. */
+            path: string;
+            /** @description The slot every argument past `args` must fit, when the rule has one. */
+            repeat?: components["schemas"]["ArgSlot"] | null;
+        };
         /** @description The body of `PUT …/settings/discord-bot`. */
         PutDiscordBotSettings: {
             /** @description The guild's id: Discord shows it under "Copy Server ID" (developer mode), 1-20 digits. */

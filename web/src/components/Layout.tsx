@@ -1,6 +1,6 @@
-// The app's frame: a sidebar of the org's pages (a drawer on a phone), the org switcher, the theme
-// toggle and the user menu. Every page inside lives under /orgs/:org/.
-import { useState, type ReactNode } from "react";
+// The app's frame: a sidebar of the org's pages (a drawer on a phone, `NavDrawer`), the org
+// switcher, the theme toggle and the user menu. Every page inside lives under /orgs/:org/.
+import { useCallback, useRef, useState, type ReactNode } from "react";
 import { NavLink, useNavigate, useParams } from "react-router";
 import { useAuth } from "../auth/AuthProvider";
 import { useTheme } from "../lib/theme";
@@ -8,6 +8,7 @@ import { cn } from "../lib/cn";
 import { Button } from "./ui/button";
 import { Dropdown, DropdownItem, DropdownLabel } from "./ui/dropdown";
 import { useStreamStatus } from "../realtime/StreamProvider";
+import { NavDrawer } from "./NavDrawer";
 import { NotificationsBell } from "./NotificationsBell";
 
 const PAGES = [
@@ -25,6 +26,8 @@ export function Layout({ children }: { children: ReactNode }) {
   const navigate = useNavigate();
   const [theme, setTheme] = useTheme();
   const [menuOpen, setMenuOpen] = useState(false);
+  const menuButton = useRef<HTMLButtonElement>(null);
+  const closeMenu = useCallback(() => setMenuOpen(false), []);
   const stream = useStreamStatus();
   const current = me?.memberships.find((m) => m.org.id === org);
 
@@ -51,17 +54,21 @@ export function Layout({ children }: { children: ReactNode }) {
         <div className="px-6 py-4 text-lg font-bold">gsm</div>
         {nav}
       </aside>
-      {menuOpen && (
-        <div className="fixed inset-0 z-30 bg-black/40 md:hidden" onClick={() => setMenuOpen(false)}>
-          <aside className="h-full w-64 bg-card" onClick={(e) => e.stopPropagation()}>
-            <div className="px-6 py-4 text-lg font-bold">gsm</div>
-            {nav}
-          </aside>
-        </div>
-      )}
+      <NavDrawer open={menuOpen} onClose={closeMenu} opener={menuButton} label="Menu">
+        <div className="px-6 py-4 text-lg font-bold">gsm</div>
+        {nav}
+      </NavDrawer>
       <div className="flex min-w-0 flex-1 flex-col">
         <header className="flex items-center gap-2 border-b border-border px-4 py-2">
-          <Button variant="ghost" size="sm" className="md:hidden" aria-label="Open the menu" onClick={() => setMenuOpen(true)}>
+          <Button
+            ref={menuButton}
+            variant="ghost"
+            size="sm"
+            className="md:hidden"
+            aria-label="Open the menu"
+            aria-expanded={menuOpen}
+            onClick={() => setMenuOpen(true)}
+          >
             ☰
           </Button>
           <Dropdown

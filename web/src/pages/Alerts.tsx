@@ -1,16 +1,16 @@
-// Alerts: the rules (create, enable/disable, delete) and the history (open, resolved, fired).
-import { useState, type FormEvent } from "react";
+// Alerts: the rules (create and edit with every field, enable/disable, delete) and the history
+// (open, resolved, fired).
+import { useState } from "react";
 import { Link, useParams } from "react-router";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, errorMessage, unwrap, type Schemas } from "../api/client";
 import { useHosts } from "../api/queries";
+import { AlertRuleForm } from "../components/AlertRuleForm";
 import { Button } from "../components/ui/button";
 import { Badge, Card, CardTitle, Empty, ErrorNote, PageHeader, Table, Td, Th } from "../components/ui/card";
 import { Dialog } from "../components/ui/dialog";
-import { Input, Label, Select } from "../components/ui/input";
+import { Label, Select } from "../components/ui/input";
 import { ago } from "../lib/format";
-
-const KINDS = ["host.offline", "host.stale", "job.failed", "job.timed_out", "job.lost", "game.chat", "game.player_joined", "game.player_left"];
 
 export function severityTone(severity: string) {
   return severity === "critical" ? "bad" : severity === "warning" ? "warn" : "info";
@@ -28,6 +28,7 @@ export function Alerts() {
   const { org = "" } = useParams();
   const queryClient = useQueryClient();
   const [creating, setCreating] = useState(false);
+  const [editing, setEditing] = useState<Schemas["AlertRule"] | null>(null);
   const [status, setStatus] = useState<"" | Schemas["AlertStatus"]>("");
   const hosts = useHosts(org);
   const names = new Map((hosts.data ?? []).map((h) => [h.id, h.name]));
@@ -89,6 +90,9 @@ export function Alerts() {
                     <Td>{rule.spec.channels?.join(", ") ?? "org default"}</Td>
                     <Td>{rule.spec.enabled ? "enabled" : "disabled"}</Td>
                     <Td className="flex gap-2">
+                      <Button size="sm" variant="outline" onClick={() => setEditing(rule)} aria-label={`Edit ${rule.spec.name}`}>
+                        Edit
+                      </Button>
                       <Button size="sm" variant="outline" onClick={() => toggle.mutate(rule)}>
                         {rule.spec.enabled ? "Disable" : "Enable"}
                       </Button>
@@ -153,82 +157,74 @@ export function Alerts() {
           )}
         </Card>
       </div>
-      <NewRule org={org} open={creating} onOpenChange={setCreating} onCreated={invalidate} />
+      <RuleDialog
+        org={org}
+        rule={editing}
+        open={creating || editing !== null}
+        onOpenChange={(o) => {
+          if (!o) {
+            setCreating(false);
+            setEditing(null);
+          }
+        }}
+        onSaved={invalidate}
+      />
     </>
   );
 }
 
-function NewRule({ org, open, onOpenChange, onCreated }: { org: string; open: boolean; onOpenChange: (o: boolean) => void; onCreated: () => void }) {
+/** The rule form in a dialog: a new rule (`POST`) or an edit of `rule` (`PUT`). */
+function RuleDialog({
+  org,
+  rule,
+  open,
+  onOpenChange,
+  onSaved,
+}: {
+  org: string;
+  rule: Schemas["AlertRule"] | null;
+  open: boolean;
+  onOpenChange: (o: boolean) => void;
+  onSaved: () => void;
+}) {
   const hosts = useHosts(org);
-  const [name, setName] = useState("");
-  const [kind, setKind] = useState(KINDS[0]!);
-  const [host, setHost] = useState("");
-  const [severity, setSeverity] = useState<Schemas["Severity"]>("warning");
-  const [text, setText] = useState("");
-  const create = useMutation({
+  const settings = useQuery({
+    queryKey: [org, "settings"],
+    queryFn: async () => unwrap(await api.GET("/api/v1/orgs/{org}/settings", { params: { path: { org } } })),
+    enabled: open,
+  });
+  const save = useMutation({
     mutationFn: async (spec: Schemas["AlertRuleSpec"]) =>
-      unwrap(await api.POST("/api/v1/orgs/{org}/alert-rules", { params: { path: { org } }, body: spec })),
+      rule
+        ? unwrap(await api.PUT("/api/v1/orgs/{org}/alert-rules/{rule}", { params: { path: { org, rule: rule.id } }, body: spec }))
+        : unwrap(await api.POST("/api/v1/orgs/{org}/alert-rules", { params: { path: { org } }, body: spec })),
     onSuccess: () => {
-      onCreated();
+      onSaved();
       onOpenChange(false);
     },
   });
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    create.mutate({
-      name,
-      kind,
-      host: host || null,
-      severity,
-      text: text || null,
-      enabled: true,
-      cooldown_secs: 0,
-      channels: ["in_app"],
-    });
-  };
   return (
-    <Dialog open={open} onOpenChange={onOpenChange} title="New alert rule" description="Raise an in-app alert when an event matches.">
-      <form onSubmit={submit} className="flex flex-col gap-3">
-        <div>
-          <Label htmlFor="rule-name">Name</Label>
-          <Input id="rule-name" required maxLength={64} value={name} onChange={(e) => setName(e.target.value)} />
-        </div>
-        <div>
-          <Label htmlFor="rule-kind">Event</Label>
-          <Select id="rule-kind" value={kind} onChange={(e) => setKind(e.target.value)}>
-            {KINDS.map((k) => (
-              <option key={k}>{k}</option>
-            ))}
-          </Select>
-        </div>
-        <div>
-          <Label htmlFor="rule-host">Host</Label>
-          <Select id="rule-host" value={host} onChange={(e) => setHost(e.target.value)}>
-            <option value="">Any host</option>
-            {(hosts.data ?? []).map((h) => (
-              <option key={h.id} value={h.id}>
-                {h.name}
-              </option>
-            ))}
-          </Select>
-        </div>
-        <div>
-          <Label htmlFor="rule-severity">Severity</Label>
-          <Select id="rule-severity" value={severity} onChange={(e) => setSeverity(e.target.value as Schemas["Severity"])}>
-            <option>info</option>
-            <option>warning</option>
-            <option>critical</option>
-          </Select>
-        </div>
-        <div>
-          <Label htmlFor="rule-text">Text matches (a regular expression, optional)</Label>
-          <Input id="rule-text" value={text} onChange={(e) => setText(e.target.value)} />
-        </div>
-        <ErrorNote error={create.error ? errorMessage(create.error) : null} />
-        <Button type="submit" disabled={create.isPending}>
-          Create rule
-        </Button>
-      </form>
+    <Dialog
+      open={open}
+      onOpenChange={(o) => {
+        if (!o) save.reset();
+        onOpenChange(o);
+      }}
+      title={rule ? `Edit ${rule.spec.name}` : "New alert rule"}
+      description="Raise an alert when events match; deliver it in the app or to Discord, and optionally run a game action."
+    >
+      {open && (
+        <AlertRuleForm
+          key={rule?.id ?? "new"}
+          initial={rule?.spec}
+          hosts={(hosts.data ?? []).map((h) => ({ id: h.id, name: h.name }))}
+          webhooks={(settings.data?.discord_webhooks ?? []).map((w) => w.name)}
+          error={save.error}
+          pending={save.isPending}
+          submitLabel={rule ? "Save rule" : "Create rule"}
+          onSubmit={(spec) => save.mutate(spec)}
+        />
+      )}
     </Dialog>
   );
 }

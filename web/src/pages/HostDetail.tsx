@@ -1,13 +1,16 @@
-// One host: what its agent reports (facts, load, memory, disks, games, players), its recent jobs,
-// a new join token to re-enroll it, and revoking it (deleting the host cuts its agent at once).
+// One host: what its agent reports (facts, load, memory, disks, games, players), charts of its
+// heartbeat history, its recent jobs, a new join token to re-enroll it, and revoking it (deleting
+// the host cuts its agent at once).
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, errorMessage, unwrap, type Schemas } from "../api/client";
 import { useHost, useJobs } from "../api/queries";
+import { HostCharts } from "../components/HostCharts";
 import { Button } from "../components/ui/button";
 import { Badge, Card, CardTitle, Empty, ErrorNote, PageHeader, Table, Td, Th } from "../components/ui/card";
 import { Dialog } from "../components/ui/dialog";
+import { Label, Select } from "../components/ui/input";
 import { ago, bytes, jobTone, presenceTone, shortId } from "../lib/format";
 import { JoinToken } from "./Hosts";
 
@@ -17,11 +20,17 @@ export function HostDetail() {
   const queryClient = useQueryClient();
   const host = useHost(org, hostId);
   const jobs = useJobs(org, { host: hostId }, 10);
+  // A busy game server logs several events a second, so the newest 20 of every kind can hold no
+  // chat at all: the card filters by kind on the server.
+  const [eventKind, setEventKind] = useState("");
   const events = useQuery({
-    queryKey: [org, "hosts", "events", hostId],
+    queryKey: [org, "hosts", "events", hostId, eventKind],
     queryFn: async () =>
-      unwrap(await api.GET("/api/v1/orgs/{org}/events", { params: { path: { org }, query: { host: hostId, limit: 20 } } }))
-        .items,
+      unwrap(
+        await api.GET("/api/v1/orgs/{org}/events", {
+          params: { path: { org }, query: { host: hostId, kind: eventKind || undefined, limit: 20 } },
+        }),
+      ).items,
     refetchInterval: 10_000,
   });
   const [confirming, setConfirming] = useState(false);
@@ -130,6 +139,7 @@ export function HostDetail() {
             <Empty>No game servers reported.</Empty>
           )}
         </Card>
+        <HostCharts org={org} host={hostId} />
         <Card>
           <CardTitle>Players seen</CardTitle>
           {data.players?.length ? (
@@ -158,7 +168,21 @@ export function HostDetail() {
           )}
         </Card>
         <Card>
-          <CardTitle>Recent game events</CardTitle>
+          <div className="flex flex-wrap items-start justify-between gap-2">
+            <CardTitle>Recent game events</CardTitle>
+            <div className="w-44">
+              <Label htmlFor="host-event-kind" className="sr-only">
+                Event kind
+              </Label>
+              <Select id="host-event-kind" value={eventKind} onChange={(e) => setEventKind(e.target.value)}>
+                {EVENT_FILTERS.map(([kind, label]) => (
+                  <option key={kind} value={kind}>
+                    {label}
+                  </option>
+                ))}
+              </Select>
+            </div>
+          </div>
           {events.data?.length ? (
             <ul className="divide-y divide-border text-sm" data-testid="host-events">
               {events.data.map((event) => (
@@ -211,6 +235,18 @@ export function HostDetail() {
     </>
   );
 }
+
+/** The kinds the host's events card can show alone (the API filters by one kind). */
+export const EVENT_FILTERS: [string, string][] = [
+  ["", "All events"],
+  ["chat", "Chat"],
+  ["player_connected", "Connections"],
+  ["player_disconnected", "Disconnections"],
+  ["player_died", "Deaths"],
+  ["server_started", "Server starts"],
+  ["server_stopping", "Server stops"],
+  ["error", "Errors"],
+];
 
 /** What an event says, as text: a chat's message, else its other fields. */
 export function eventText(data: unknown): string {

@@ -1,9 +1,11 @@
-// Jobs: the list with filters (host, state) and the create form (a command or a game action).
-import { useState, type FormEvent } from "react";
+// Jobs: the list with filters (host, state, creation time) and the create form (a command, offered from the
+// host's allowed programs, or a game action on one of its game servers).
+import { useEffect, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, errorMessage, unwrap, type JobState, type Schemas } from "../api/client";
-import { useHosts, useJobs } from "../api/queries";
+import { isJobPeriod, JOB_PERIODS, useHosts, useJobs } from "../api/queries";
+import { ProgramPicker } from "../components/ProgramPicker";
 import { Button } from "../components/ui/button";
 import { Badge, Card, Empty, ErrorNote, PageHeader, Table, Td, Th } from "../components/ui/card";
 import { Input, Label, Select } from "../components/ui/input";
@@ -20,8 +22,10 @@ export function Jobs() {
   const [params, setParams] = useSearchParams();
   const host = params.get("host") ?? "";
   const state = (params.get("state") ?? "") as JobState | "";
+  const periodParam = params.get("period");
+  const period = isJobPeriod(periodParam) ? periodParam : undefined;
   const hosts = useHosts(org);
-  const jobs = useJobs(org, { host: host || undefined, state: state || undefined }, 100);
+  const jobs = useJobs(org, { host: host || undefined, state: state || undefined, period }, 100);
   const names = new Map((hosts.data ?? []).map((h) => [h.id, h.name]));
   const set = (key: string, value: string) => {
     const next = new URLSearchParams(params);
@@ -60,6 +64,17 @@ export function Jobs() {
               {STATES.map((s) => (
                 <option key={s} value={s}>
                   {s}
+                </option>
+              ))}
+            </Select>
+          </div>
+          <div className="w-48">
+            <Label htmlFor="job-period">Created</Label>
+            <Select id="job-period" value={period ?? ""} onChange={(e) => set("period", e.target.value)}>
+              <option value="">Any time</option>
+              {Object.entries(JOB_PERIODS).map(([key, { label }]) => (
+                <option key={key} value={key}>
+                  {label}
                 </option>
               ))}
             </Select>
@@ -122,6 +137,16 @@ export function gameArgs(action: string, text: string): Record<string, unknown> 
   }
 }
 
+/** The game servers a game job may name: the host's configured ones, else those it reports. */
+export function gameChoices(
+  configured: { name: string; game: string }[],
+  reported: { instance: string; game: string }[],
+): { name: string; game: string }[] {
+  if (configured.length) return configured.map((g) => ({ name: g.name, game: g.game }));
+  if (reported.length) return reported.map((g) => ({ name: g.instance || "main", game: g.game }));
+  return [{ name: "main", game: "not configured" }];
+}
+
 export function NewJob() {
   const { org = "" } = useParams();
   const [params] = useSearchParams();
@@ -136,8 +161,24 @@ export function NewJob() {
   const [action, setAction] = useState<string>("say");
   const [text, setText] = useState("");
   const [timeout, setTimeoutSecs] = useState("");
-  const selected = hosts.data?.find((h) => h.id === host);
-  const games = selected?.last_heartbeat?.games ?? [];
+  // The host's detail carries its allowed programs; its configured game servers come from
+  // `…/games` (what its heartbeat reports is the fallback for a host configured elsewhere).
+  const detail = useQuery({
+    queryKey: [org, "hosts", "detail", host],
+    queryFn: async () => unwrap(await api.GET("/api/v1/orgs/{org}/hosts/{host}", { params: { path: { org, host } } })),
+    enabled: host !== "",
+  });
+  const configured = useQuery({
+    queryKey: [org, "hosts", "games", host],
+    queryFn: async () =>
+      unwrap(await api.GET("/api/v1/orgs/{org}/hosts/{host}/games", { params: { path: { org, host } } })).items,
+    enabled: host !== "",
+  });
+  const gameServers = gameChoices(configured.data ?? [], detail.data?.last_heartbeat?.games ?? []);
+  const firstGame = gameServers[0]?.name ?? "main";
+  useEffect(() => {
+    if (!gameServers.some((server) => server.name === game)) setGame(firstGame);
+  }, [firstGame, game, gameServers]);
 
   const create = useMutation({
     mutationFn: async (body: Schemas["CreateJob"]) =>
@@ -183,29 +224,24 @@ export function NewJob() {
             </label>
           </fieldset>
           {type === "command" ? (
-            <>
-              <div>
-                <Label htmlFor="new-job-program">Program (an absolute path the host's policy allows)</Label>
-                <Input id="new-job-program" required pattern="/.*" value={program} onChange={(e) => setProgram(e.target.value)} placeholder="/bin/echo" />
-              </div>
-              <div>
-                <Label htmlFor="new-job-args">Arguments, one per line (no shell: each line is one argument)</Label>
-                <textarea
-                  id="new-job-args"
-                  className="min-h-24 w-full rounded-md border border-border bg-card p-2 font-mono text-sm"
-                  value={args}
-                  onChange={(e) => setArgs(e.target.value)}
-                />
-              </div>
-            </>
+            <ProgramPicker
+              key={host}
+              allowed={detail.data?.allowed_programs ?? []}
+              program={program}
+              args={args}
+              onChange={(nextProgram, nextArgs) => {
+                setProgram(nextProgram);
+                setArgs(nextArgs);
+              }}
+            />
           ) : (
             <>
               <div>
                 <Label htmlFor="new-job-game">Game server</Label>
                 <Select id="new-job-game" value={game} onChange={(e) => setGame(e.target.value)}>
-                  {(games.length ? games.map((g) => g.instance || g.game) : ["main"]).map((name) => (
-                    <option key={name} value={name}>
-                      {name}
+                  {gameServers.map((server) => (
+                    <option key={server.name} value={server.name}>
+                      {server.name} ({server.game})
                     </option>
                   ))}
                 </Select>

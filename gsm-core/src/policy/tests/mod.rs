@@ -7,6 +7,7 @@ mod examples;
 mod hostile;
 mod load;
 mod props;
+mod summary;
 
 use std::fs;
 use std::os::unix::fs::symlink;
