@@ -84,8 +84,14 @@ const PRUNE_BATCH: u32 = 5_000;
 /// Most prune statements one sweep runs; the next sweep takes the rest.
 const PRUNE_BATCHES_PER_SWEEP: u32 = 20;
 
+/// How often old heartbeat metrics are swept.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Sweeps a minute after start, then every minute (not at once: nothing is due at start that a
+/// minute's wait would hurt, and a test's own sweep then never races the server's).
 async fn metrics_prunes(state: AppState) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(60));
+    let first = tokio::time::Instant::now() + PRUNE_EVERY;
+    let mut ticker = tokio::time::interval_at(first, PRUNE_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
