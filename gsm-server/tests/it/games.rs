@@ -11,31 +11,6 @@ use uuid::Uuid;
 use crate::harness::TestServer;
 use crate::isolation::game_body;
 
-/// Runs each behaviour against a server on SQLite and on PostgreSQL.
-macro_rules! on_both_backends {
-    ($($behaviour:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $behaviour() {
-                    let server = crate::harness::TestServer::start().await;
-                    super::$behaviour(&server).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $behaviour() {
-                    let server = crate::harness::TestServer::start_postgres().await;
-                    super::$behaviour(&server).await;
-                    server.finish().await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     a_game_config_is_validated_stored_and_pushed_to_the_agent_at_once,
     game_events_are_stored_acked_filtered_and_shown_as_players,

@@ -13,31 +13,6 @@ use serde_json::json;
 
 use crate::harness::{FakeAgent, TestServer, eventually, facts};
 
-/// Runs each behaviour against a server on SQLite and on PostgreSQL.
-macro_rules! on_both_backends {
-    ($($behaviour:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $behaviour() {
-                    let server = crate::harness::TestServer::start().await;
-                    super::$behaviour(&server).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $behaviour() {
-                    let server = crate::harness::TestServer::start_postgres().await;
-                    super::$behaviour(&server).await;
-                    server.finish().await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     a_job_is_pushed_the_moment_it_is_created_and_its_output_and_result_come_back,
     a_job_created_while_the_host_is_offline_is_sent_when_it_connects,

@@ -9,31 +9,6 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::harness::{TestServer, eventually};
 
-/// Runs each behaviour against a server on SQLite and on PostgreSQL.
-macro_rules! on_both_backends {
-    ($($behaviour:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $behaviour() {
-                    let server = crate::harness::TestServer::start().await;
-                    super::$behaviour(&server).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $behaviour() {
-                    let server = crate::harness::TestServer::start_postgres().await;
-                    super::$behaviour(&server).await;
-                    server.finish().await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     heartbeats_come_back_as_minute_points_of_their_host_only,
     a_bad_metrics_range_is_a_400_naming_the_problem,

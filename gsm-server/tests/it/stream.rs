@@ -248,30 +248,6 @@ async fn a_stream_whose_key_is_revoked_is_closed() {
     assert_eq!(code, 1008, "{reason}");
 }
 
-macro_rules! on_both_backends {
-    ($($behaviour:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $behaviour() {
-                    let server = crate::harness::TestServer::start().await;
-                    super::$behaviour(&server).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $behaviour() {
-                    let server = crate::harness::TestServer::start_postgres().await;
-                    super::$behaviour(&server).await;
-                    server.finish().await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     a_stream_carries_its_orgs_changes_and_nothing_of_another_org,
     an_alert_and_its_notification_reach_the_stream,
