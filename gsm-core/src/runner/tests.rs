@@ -494,6 +494,14 @@ async fn run_observed_reports_the_childs_pid_which_leads_its_process_group() {
     assert_eq!(spawned, Some(printed));
 }
 
+/// Runs `cmd`, which must fail to start, and returns why.
+async fn spawn_error(cmd: &ApprovedCommand) -> io::Error {
+    match run_with(cmd, &Cancel::new(), |_| {}).await {
+        Err(Error::Spawn { source, .. }) => source,
+        other => panic!("expected a spawn error, got {:?}", other.map(|ran| ran.result)),
+    }
+}
+
 #[tokio::test]
 async fn a_program_whose_interpreter_is_missing_fails_in_execve_with_enoent() {
     // The program exists (so the identity re-check passes); execve itself fails, in the child.
@@ -502,13 +510,8 @@ async fn a_program_whose_interpreter_is_missing_fails_in_execve_with_enoent() {
     std::fs::write(&program, "#!/nonexistent/interpreter\n").expect("write");
     std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let cmd = Job::new(program.to_str().expect("utf-8 path"), &[]).approve();
-    let outcome = run_with(&cmd, &Cancel::new(), |_| {}).await;
-    match outcome {
-        Err(Error::Spawn { source, .. }) => {
-            assert_eq!(source.raw_os_error(), Some(libc::ENOENT), "{source}");
-        }
-        other => panic!("expected a spawn error, got {:?}", other.map(|ran| ran.result)),
-    }
+    let source = spawn_error(&cmd).await;
+    assert_eq!(source.raw_os_error(), Some(libc::ENOENT), "{source}");
 }
 
 #[tokio::test]
@@ -518,13 +521,8 @@ async fn a_program_removed_after_approval_is_a_spawn_error_carrying_enoent() {
     std::fs::copy("/bin/true", &program).expect("copy");
     let cmd = Job::new(program.to_str().expect("utf-8 path"), &[]).approve();
     std::fs::remove_file(&program).expect("rm");
-    let outcome = run_with(&cmd, &Cancel::new(), |_| {}).await;
-    match outcome {
-        Err(Error::Spawn { source, .. }) => {
-            assert_eq!(source.raw_os_error(), Some(libc::ENOENT), "{source}");
-        }
-        other => panic!("expected a spawn error, got {:?}", other.map(|ran| ran.result)),
-    }
+    let source = spawn_error(&cmd).await;
+    assert_eq!(source.raw_os_error(), Some(libc::ENOENT), "{source}");
 }
 
 #[tokio::test]
@@ -534,13 +532,8 @@ async fn an_exec_failure_reports_execves_errno_and_leaves_no_zombie() {
     std::fs::write(&program, "#!/bin/sh\n").expect("write");
     std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let cmd = Job::new(program.to_str().expect("utf-8 path"), &[]).approve();
-    let outcome = run_with(&cmd, &Cancel::new(), |_| {}).await;
-    match outcome {
-        Err(Error::Spawn { source, .. }) => {
-            assert_eq!(source.raw_os_error(), Some(libc::EACCES), "{source}");
-        }
-        other => panic!("expected a spawn error, got {:?}", other.map(|ran| ran.result)),
-    }
+    let source = spawn_error(&cmd).await;
+    assert_eq!(source.raw_os_error(), Some(libc::EACCES), "{source}");
     // The failed child was reaped by the runner: this process has no child left to wait for.
     let waited = rustix::process::waitpid(None, rustix::process::WaitOptions::NOHANG);
     assert!(matches!(waited, Err(rustix::io::Errno::CHILD) | Ok(None)), "{waited:?}");
@@ -549,14 +542,9 @@ async fn an_exec_failure_reports_execves_errno_and_leaves_no_zombie() {
 #[tokio::test]
 async fn a_nul_byte_in_an_argument_is_refused_before_anything_runs() {
     let cmd = Job::new("/bin/echo", &["a\0b"]).approve();
-    let outcome = run_with(&cmd, &Cancel::new(), |_| {}).await;
-    match outcome {
-        Err(Error::Spawn { source, .. }) => {
-            assert_eq!(source.kind(), io::ErrorKind::InvalidInput);
-            assert!(source.to_string().contains("NUL"), "{source}");
-        }
-        other => panic!("expected a spawn error, got {:?}", other.map(|ran| ran.result)),
-    }
+    let source = spawn_error(&cmd).await;
+    assert_eq!(source.kind(), io::ErrorKind::InvalidInput);
+    assert!(source.to_string().contains("NUL"), "{source}");
 }
 
 #[tokio::test]
