@@ -14,13 +14,12 @@ use gsm_core::job::HostId;
 use gsm_core::rules::Severity;
 use gsm_proto::agent::AgentMessage;
 use gsm_proto::rest::AlertRuleSpec;
-use gsm_server::store::access::AuditEntry;
 use gsm_server::store::alerts::{AlertFilter, AlertStore, NewAlert, NotificationFilter};
 use gsm_server::store::{OrgId, SqliteStore, Store};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{TestServer, eventually};
+use crate::harness::{TestServer, audit, eventually};
 
 /// A stand-in for Discord's webhook endpoint: records every request with its arrival time and
 /// answers 429 (with `retry_after`) to the first `limited` of them, 204 after.
@@ -60,23 +59,6 @@ async fn hook(
         return (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
     }
     StatusCode::NO_CONTENT.into_response()
-}
-
-fn audit(org: OrgId) -> AuditEntry {
-    AuditEntry {
-        id: Uuid::now_v7(),
-        org,
-        at: jiff::Timestamp::now(),
-        actor: gsm_core::job::Requester {
-            kind: gsm_core::job::RequesterKind::User,
-            id: "test".into(),
-        },
-        action: "test".into(),
-        target_kind: "test".into(),
-        target_id: "test".into(),
-        client_ip: None,
-        outcome: "success".into(),
-    }
 }
 
 /// An offline rule delivering to the stand-in, stored and loaded by the engine.

@@ -267,3 +267,21 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// An audit entry for store calls that need one and tests that do not look at it.
+pub fn audit(org: gsm_server::store::OrgId) -> gsm_server::store::access::AuditEntry {
+    gsm_server::store::access::AuditEntry {
+        id: uuid::Uuid::now_v7(),
+        org,
+        at: jiff::Timestamp::now(),
+        actor: gsm_core::job::Requester {
+            kind: gsm_core::job::RequesterKind::User,
+            id: "test".into(),
+        },
+        action: "test".into(),
+        target_kind: "test".into(),
+        target_id: "test".into(),
+        client_ip: None,
+        outcome: "success".into(),
+    }
+}

@@ -13,10 +13,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use gsm_server::store::OrgId;
-use gsm_server::store::access::AuditEntry;
 use uuid::Uuid;
 
-use crate::harness::{TestServer, WAIT, eventually};
+use crate::harness::{TestServer, WAIT, audit, eventually};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -69,23 +68,6 @@ async fn create_job(server: &TestServer, org: &OrgInitialized, host: HostId) -> 
     let response = response.unwrap();
     assert_eq!(response.status(), 201);
     response.json().await.unwrap()
-}
-
-fn audit(org: OrgId) -> AuditEntry {
-    AuditEntry {
-        id: Uuid::now_v7(),
-        org,
-        at: jiff::Timestamp::now(),
-        actor: gsm_core::job::Requester {
-            kind: gsm_core::job::RequesterKind::User,
-            id: "test".into(),
-        },
-        action: "test".into(),
-        target_kind: "test".into(),
-        target_id: "test".into(),
-        client_ip: None,
-        outcome: "success".into(),
-    }
 }
 
 fn heartbeat(host: HostId, seq: u64) -> AgentMessage {
