@@ -16,13 +16,24 @@ const TEMP_PREFIX: &str = ".tmp-";
 /// Writes `bytes` to `dir/name` atomically and durably, with permission bits `mode` (0o600 for
 /// secrets). Replaces any existing file of that name.
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_atomic_with(dir, name, mode, |file| file.write_all(bytes)).map(drop)
+}
+
+/// [`write_atomic`] with the content written by `fill`; returns the file, open for writing,
+/// once it is durable under its final name.
+pub(crate) fn write_atomic_with(
+    dir: &Path,
+    name: &str,
+    mode: u32,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<File> {
     let temp = dir.join(format!("{TEMP_PREFIX}{name}"));
     let mut file = create_fresh(&temp, mode)?;
-    file.write_all(bytes)?;
+    fill(&mut file)?;
     file.sync_all()?;
-    drop(file);
     std::fs::rename(&temp, dir.join(name))?;
-    sync_dir(dir)
+    sync_dir(dir)?;
+    Ok(file)
 }
 
 /// Writes `bytes` to `dir/name` atomically (temporary file + rename) but without fsync: the

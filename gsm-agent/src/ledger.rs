@@ -1,22 +1,31 @@
 //! The durable job ledger: every job id this agent has taken, so none is ever run twice.
 //!
-//! One JSON record per job in `STATE_DIR/jobs/<job-id>.json`, replaced atomically and fsync'd
-//! (temporary file, fsync, rename, directory fsync) when it matters across a power loss, and two
-//! small side files, written to the page cache only, for what must survive a crash of the agent
-//! but not one of the machine:
+//! The ledger is one append-only journal, `STATE_DIR/jobs/ledger.journal` (see `journal.rs`),
+//! of JSON entries: a job's whole record, its process, its end, the server's ack of the end. An
+//! entry is appended in place, and made durable with `fdatasync` when it matters across a power
+//! loss; an entry that must survive a crash of the agent but not one of the machine stays in the
+//! page cache. On the dispatch path that is one data flush (no file created, renamed or grown):
 //!
-//! 1. `accept`: the job, its attempt and spec, fsync'd *before* the process is spawned — the
+//! 1. `accept`: the job, its attempt and spec, flushed *before* the process is spawned — the
 //!    at-most-once guarantee;
 //! 2. `record_process`: the process's [`ProcessIdentity`] (pid + start time + boot id), right
-//!    after spawning, in `<job-id>.pid`. It is needed only to kill a job group a crashed agent
-//!    left running; after a power loss no such process exists (the boot id says so), so the
-//!    page cache is enough;
+//!    after spawning, page cache only. It is needed only to kill a job group a crashed agent left
+//!    running; after a power loss no such process exists (the boot id says so);
 //! 3. the end (`finish` / `lose` / `reject`): what the server must hear about. `stage_end`
-//!    records it in memory so it can be sent at once, and `persist` makes it durable in the
-//!    record; a crash in between loses only the end, and the job is then reported lost, exactly
-//!    as if the crash had come a moment earlier;
-//! 4. `ack_end`: the server stored the end, marked by an empty `<job-id>.acked` (page cache
-//!    only: losing it means the end is sent again, and the server stores ends idempotently).
+//!    records it in memory so it can be sent at once, and `persist` makes it durable; a crash in
+//!    between loses only the end, and the job is then reported lost, exactly as if the crash had
+//!    come a moment earlier;
+//! 4. `ack_end`: the server stored the end (page cache only: losing it means the end is sent
+//!    again, and the server stores ends idempotently).
+//!
+//! The flush runs outside the ledger's lock, so an append from another thread (a process record
+//! on the reactor) never waits for a flush in flight.
+//!
+//! When the journal is full, the ledger writes a new one holding one record per job, as it stands
+//! on disk (an end not yet persisted stays out), and replaces the old one atomically. Opening the
+//! ledger does the same, after pruning and settling; it also takes in the one-file-per-job layout
+//! earlier agents wrote (`<job-id>.json`, `.pid`, `.acked`) and removes those files once the new
+//! journal is durable.
 //!
 //! **Invariant:** a job id with a record is never started again, whatever the record says. The
 //! only way out of the ledger is pruning of acknowledged ends older than the retention.
@@ -26,11 +35,11 @@
 //! On [`Ledger::open`] every record with no end is a job a previous agent process started and
 //! never saw end: if its process group still runs (and it is really that process, not a reused
 //! pid), it is killed; either way the job is recorded lost, to be reported to the server.
-//! A damaged record stops the agent: guessing could run a job twice. A damaged side file can only
-//! be the remains of a power loss (the page cache never holds a half-renamed file), so it is
-//! ignored with a warning.
+//! A damaged journal stops the agent: guessing could run a job twice. A torn last entry is the
+//! remains of a power loss during a write nobody waited for, and is dropped with a warning.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -41,6 +50,7 @@ use gsm_proto::agent::JobRef;
 use serde::{Deserialize, Serialize};
 
 use crate::durable;
+use crate::journal::{self, AppendError, Journal};
 use crate::process::{self, ProcessIdentity};
 
 /// The reason sent for a job that was running when the agent stopped.
@@ -137,17 +147,16 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// A record is not valid; the agent will not guess which jobs it ran.
+    /// The journal or a record is not valid; the agent will not guess which jobs it ran.
     #[error(
-        "job ledger record {} is damaged; inspect it, and remove it only if that job may run again",
+        "job ledger {} is damaged: {detail}; keep it for inspection, and move it away only if every job it recorded may run again",
         path.display()
     )]
     Damaged {
-        /// The record.
+        /// The journal or the record file.
         path: PathBuf,
-        /// What the parser said.
-        #[source]
-        source: serde_json::Error,
+        /// What is wrong.
+        detail: String,
     },
     /// The job is already in the ledger (taking it again would run it twice).
     #[error("job {job} is already in the ledger")]
@@ -163,79 +172,82 @@ pub enum Error {
     },
 }
 
-/// The ledger: the records on disk, mirrored in memory. All methods but [`Ledger::stage_end`]
-/// write through to disk before they return; the durable ones block on `fsync`, so async callers
-/// run them off the reactor (or accept a fraction of a millisecond, as the spawn hook does for
-/// the page-cache-only process record).
+/// The ledger: the records, mirrored in memory from the journal. Every method but
+/// [`Ledger::stage_end`] writes through to the journal before it returns; the durable ones wait
+/// for a data flush, so async callers run them off the reactor (or accept a few microseconds, as
+/// the spawn hook does for the page-cache-only process record).
 #[derive(Debug)]
 pub struct Ledger {
     dir: PathBuf,
+    retention: Duration,
     state: Mutex<State>,
 }
 
 /// What the ledger holds in memory.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     /// Every record, as the agent knows it now.
     records: BTreeMap<JobId, JobRecord>,
-    /// Jobs whose end is staged in memory but not yet in their durable record.
+    /// Jobs whose end is staged in memory but not yet in the journal.
     unpersisted: BTreeSet<JobId>,
+    /// Where entries are appended.
+    journal: Journal,
 }
 
+/// One journal entry. Its JSON shape is a promise to the next agent version, which must read it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "entry", rename_all = "snake_case")]
+enum Entry {
+    /// A job's whole record, replacing anything earlier about it.
+    Record(Box<JobRecord>),
+    /// The process a running job was spawned as.
+    Process {
+        /// The job.
+        job: JobId,
+        /// Its process.
+        process: ProcessIdentity,
+    },
+    /// How a job ended.
+    End {
+        /// The job.
+        job: JobId,
+        /// How.
+        end: End,
+        /// When, in Unix milliseconds.
+        ended_at_ms: u64,
+    },
+    /// The server stored the job's end.
+    Acked {
+        /// The job.
+        job: JobId,
+    },
+}
+
+/// [`Entry::Record`] for writing, without copying the record.
+#[derive(Serialize)]
+#[serde(tag = "entry", rename_all = "snake_case")]
+enum EntryRef<'a> {
+    Record(&'a JobRecord),
+}
+
+/// The journal's file name in the ledger directory.
+pub const JOURNAL: &str = "ledger.journal";
+
 impl Ledger {
-    /// Opens (creating if needed) the ledger in `dir`: sweeps temporary files, prunes acknowledged
-    /// records older than `retention`, and settles every job a previous agent left running (see
-    /// the module docs). `now` is the wall clock, a parameter so tests can move it.
+    /// Opens (creating if needed) the ledger in `dir`: prunes acknowledged records older than
+    /// `retention`, settles every job a previous agent left running (see the module docs), and
+    /// writes a fresh journal of what is left. `now` is the wall clock, a parameter so tests can
+    /// move it.
     pub fn open(
         dir: &Path,
         now: SystemTime,
         retention: Duration,
     ) -> Result<(Ledger, Recovery), Error> {
         durable::create_dir(dir, 0o700).map_err(io_error(dir))?;
-        let ledger = Ledger { dir: dir.to_path_buf(), state: Mutex::new(State::default()) };
+        let Loaded { mut records, leftovers } = load(dir)?;
         let mut recovery = Recovery::default();
         let now_ms = unix_ms(now);
-        let horizon =
-            now_ms.saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
-        let mut records = BTreeMap::new();
-        let mut side_files = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
-            let entry = entry.map_err(io_error(dir))?;
-            let path = entry.path();
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-            if durable::is_temporary(&name) {
-                std::fs::remove_file(&path).map_err(io_error(&path))?;
-                continue;
-            }
-            if name.ends_with(PROCESS_SUFFIX) || name.ends_with(ACKED_SUFFIX) {
-                side_files.push((name, path));
-                continue;
-            }
-            if !name.ends_with(".json") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
-            let mut record: JobRecord = serde_json::from_str(&text)
-                .map_err(|source| Error::Damaged { path: path.clone(), source })?;
-            merge_side_files(dir, &mut record);
-            if record.end_acked && record.ended_at_ms.is_some_and(|ended| ended < horizon) {
-                ledger.remove_side_files(record.job)?;
-                std::fs::remove_file(&path).map_err(io_error(&path))?;
-                recovery.pruned += 1;
-                continue;
-            }
-            records.insert(record.job, record);
-        }
-        // Side files whose record is gone (a prune interrupted between the two removals).
-        for (name, path) in side_files {
-            let job = name.split('.').next().and_then(|id| id.parse::<JobId>().ok());
-            if job.is_none_or(|job| !records.contains_key(&job)) {
-                remove_if_present(&path)?;
-            }
-        }
-        if recovery.pruned > 0 {
-            durable::sync_dir(dir).map_err(io_error(dir))?;
-        }
+        recovery.pruned = prune(&mut records, now_ms, retention);
         for record in records.values_mut().filter(|record| record.is_running()) {
             let job = record.job_ref();
             if let Some(process) = &record.process
@@ -247,26 +259,24 @@ impl Ledger {
             }
             record.end = Some(End::Lost { reason: LOST_ON_RESTART.to_owned() });
             record.ended_at_ms = Some(now_ms);
-            ledger.write(record)?;
             recovery.lost.push(job);
         }
-        ledger.lock().records = records;
-        Ok((ledger, recovery))
+        let journal = write_snapshot(dir, records.values(), None)?;
+        // Only now that the journal holds everything may the files it replaces go.
+        if !leftovers.is_empty() {
+            for path in &leftovers {
+                remove_if_present(path)?;
+            }
+            durable::sync_dir(dir).map_err(io_error(dir))?;
+        }
+        let state = State { records, unpersisted: BTreeSet::new(), journal };
+        Ok((Ledger { dir: dir.to_path_buf(), retention, state: Mutex::new(state) }, recovery))
     }
 
-    /// Reads `job`'s record from the ledger in `dir` as [`Ledger::open`] would, side files merged,
-    /// without opening the ledger (for inspection and tests); `None` when it has no record.
+    /// Reads `job`'s record from the ledger in `dir` as [`Ledger::open`] would, without opening
+    /// the ledger (for inspection and tests); `None` when it has no record.
     pub fn read_record(dir: &Path, job: JobId) -> Result<Option<JobRecord>, Error> {
-        let path = dir.join(format!("{job}.json"));
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(Error::Io { path, source }),
-        };
-        let mut record: JobRecord = serde_json::from_str(&text)
-            .map_err(|source| Error::Damaged { path: path.clone(), source })?;
-        merge_side_files(dir, &mut record);
-        Ok(Some(record))
+        Ok(load(dir)?.records.remove(&job))
     }
 
     /// The record of `job`, if the ledger has one.
@@ -298,16 +308,14 @@ impl Ledger {
     /// Records the process a running job was spawned as, in the page cache (see the module docs).
     pub fn record_process(&self, job: JobId, process: ProcessIdentity) -> Result<(), Error> {
         let mut state = self.lock();
-        let record = state.records.get_mut(&job).ok_or(Error::Unknown { job })?;
+        let record = state.records.get(&job).ok_or(Error::Unknown { job })?;
         if !record.is_running() || record.process.as_ref() == Some(&process) {
             return Ok(());
         }
-        let json = serde_json::to_vec(&process)
-            .unwrap_or_else(|err| unreachable!("a process identity serialises to JSON: {err}"));
-        let name = format!("{job}{PROCESS_SUFFIX}");
-        durable::write_replace(&self.dir, &name, &json)
-            .map_err(|source| Error::Io { path: self.dir.join(name), source })?;
-        record.process = Some(process);
+        self.append(&mut state, &Entry::Process { job, process: process.clone() })?;
+        if let Some(record) = state.records.get_mut(&job) {
+            record.process = Some(process);
+        }
         Ok(())
     }
 
@@ -347,36 +355,37 @@ impl Ledger {
         Ok(true)
     }
 
-    /// Makes `job`'s staged end durable in its record; nothing to do when it already is.
+    /// Makes `job`'s staged end durable; nothing to do when it already is.
     pub fn persist(&self, job: JobId) -> Result<(), Error> {
-        let mut state = self.lock();
-        if !state.unpersisted.contains(&job) {
-            return Ok(());
-        }
-        let record = state.records.get(&job).ok_or(Error::Unknown { job })?;
-        self.write(record)?;
-        state.unpersisted.remove(&job);
-        Ok(())
+        let flush = {
+            let mut state = self.lock();
+            if !self.append_staged_end(&mut state, job)? {
+                return Ok(());
+            }
+            state.journal.syncer()
+        };
+        self.flush(&flush)
     }
 
     /// Records that the server stored `job`'s end (persisting a still staged end first). Returns
     /// false (and changes nothing) if the job has not ended — the server cannot have stored an
     /// end the agent never sent — or the end was already acknowledged.
     pub fn ack_end(&self, job: JobId) -> Result<bool, Error> {
-        let mut state = self.lock();
-        let record = state.records.get(&job).ok_or(Error::Unknown { job })?;
-        if record.end.is_none() || record.end_acked {
-            return Ok(false);
-        }
-        if state.unpersisted.contains(&job) {
-            self.write(record)?;
-            state.unpersisted.remove(&job);
-        }
-        let name = format!("{job}{ACKED_SUFFIX}");
-        durable::write_replace(&self.dir, &name, b"")
-            .map_err(|source| Error::Io { path: self.dir.join(name), source })?;
-        if let Some(record) = state.records.get_mut(&job) {
-            record.end_acked = true;
+        let flush = {
+            let mut state = self.lock();
+            let record = state.records.get(&job).ok_or(Error::Unknown { job })?;
+            if record.end.is_none() || record.end_acked {
+                return Ok(false);
+            }
+            let staged = self.append_staged_end(&mut state, job)?;
+            self.append(&mut state, &Entry::Acked { job })?;
+            if let Some(record) = state.records.get_mut(&job) {
+                record.end_acked = true;
+            }
+            staged.then(|| state.journal.syncer())
+        };
+        if let Some(flush) = flush {
+            self.flush(&flush)?;
         }
         Ok(true)
     }
@@ -396,35 +405,185 @@ impl Ledger {
     }
 
     fn insert(&self, record: JobRecord) -> Result<(), Error> {
-        let mut state = self.lock();
-        if state.records.contains_key(&record.job) {
-            return Err(Error::AlreadyRecorded { job: record.job });
-        }
-        // Disk first: memory never claims more than a crash would leave.
-        self.write(&record)?;
-        state.records.insert(record.job, record);
-        Ok(())
+        let flush = {
+            let mut state = self.lock();
+            if state.records.contains_key(&record.job) {
+                return Err(Error::AlreadyRecorded { job: record.job });
+            }
+            let entry = Entry::Record(Box::new(record));
+            self.append(&mut state, &entry)?;
+            let Entry::Record(record) = entry else { unreachable!("built as a record above") };
+            state.records.insert(record.job, *record);
+            state.journal.syncer()
+        };
+        // Outside the lock: the record is refused to a second taker already, and other threads'
+        // appends go on while the data reaches the disk.
+        self.flush(&flush)
     }
 
-    fn remove_side_files(&self, job: JobId) -> Result<(), Error> {
-        for suffix in [PROCESS_SUFFIX, ACKED_SUFFIX] {
-            remove_if_present(&self.dir.join(format!("{job}{suffix}")))?;
+    /// Appends `job`'s staged end, if it has one; true if it did.
+    fn append_staged_end(&self, state: &mut State, job: JobId) -> Result<bool, Error> {
+        if !state.unpersisted.contains(&job) {
+            return Ok(false);
         }
-        Ok(())
+        let record = state.records.get(&job).ok_or(Error::Unknown { job })?;
+        let (Some(end), Some(ended_at_ms)) = (record.end.clone(), record.ended_at_ms) else {
+            unreachable!("a staged end sets both the end and its time");
+        };
+        self.append(state, &Entry::End { job, end, ended_at_ms })?;
+        state.unpersisted.remove(&job);
+        Ok(true)
     }
 
-    fn write(&self, record: &JobRecord) -> Result<(), Error> {
-        let name = format!("{}.json", record.job);
-        let json = serde_json::to_vec_pretty(record)
-            .unwrap_or_else(|err| unreachable!("a job record always serialises to JSON: {err}"));
-        durable::write_atomic(&self.dir, &name, &json, 0o600)
-            .map_err(|source| Error::Io { path: self.dir.join(name), source })
+    /// Appends `entry` to the journal (page cache), writing a new journal first when it is full.
+    fn append(&self, state: &mut State, entry: &Entry) -> Result<(), Error> {
+        let payload = serde_json::to_vec(entry)
+            .unwrap_or_else(|err| unreachable!("a ledger entry always serialises to JSON: {err}"));
+        match state.journal.append(&payload) {
+            Ok(()) => Ok(()),
+            Err(AppendError::Io(source)) => {
+                Err(Error::Io { path: state.journal.path().to_path_buf(), source })
+            }
+            Err(AppendError::Full) => {
+                let now_ms = unix_ms(SystemTime::now());
+                let pruned = prune(&mut state.records, now_ms, self.retention);
+                let on_disk = state.records.values().map(|record| {
+                    if state.unpersisted.contains(&record.job) {
+                        // What the journal says of it: no end yet.
+                        let mut record = record.clone();
+                        (record.end, record.ended_at_ms) = (None, None);
+                        std::borrow::Cow::Owned(record)
+                    } else {
+                        std::borrow::Cow::Borrowed(record)
+                    }
+                });
+                state.journal = write_snapshot(&self.dir, on_disk, Some(payload))?;
+                tracing::debug!(
+                    records = state.records.len(),
+                    pruned,
+                    "wrote a new ledger journal"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn flush(&self, file: &File) -> Result<(), Error> {
+        file.sync_data().map_err(|source| Error::Io { path: self.dir.join(JOURNAL), source })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the state as it was before the failed step (every
-        // change is written to disk first, then swapped in), so the data is still consistent.
+        // change is written to the journal first, then swapped in), so the data is still
+        // consistent.
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Removes the acknowledged records that ended before the retention; returns how many.
+fn prune(records: &mut BTreeMap<JobId, JobRecord>, now_ms: u64, retention: Duration) -> usize {
+    let horizon = now_ms.saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
+    let before = records.len();
+    records.retain(|_, record| {
+        !(record.end_acked && record.ended_at_ms.is_some_and(|ended| ended < horizon))
+    });
+    before - records.len()
+}
+
+/// Writes a new journal holding one record entry per record (and `extra`, an entry's payload,
+/// last), durably, in place of the old one.
+fn write_snapshot(
+    dir: &Path,
+    records: impl Iterator<Item = impl std::ops::Deref<Target = JobRecord>>,
+    extra: Option<Vec<u8>>,
+) -> Result<Journal, Error> {
+    let mut frames: Vec<Vec<u8>> = records
+        .map(|record| {
+            serde_json::to_vec(&EntryRef::Record(&record))
+                .unwrap_or_else(|err| unreachable!("a job record always serialises to JSON: {err}"))
+        })
+        .collect();
+    frames.extend(extra);
+    Journal::create(dir, JOURNAL, &frames)
+        .map_err(|source| Error::Io { path: dir.join(JOURNAL), source })
+}
+
+/// What is on disk in a ledger directory.
+struct Loaded {
+    /// Every record, as a crash would leave it.
+    records: BTreeMap<JobId, JobRecord>,
+    /// Files a fresh journal makes obsolete: the one-file-per-job layout of earlier agents and
+    /// temporary files a crash left behind.
+    leftovers: Vec<PathBuf>,
+}
+
+/// Reads the ledger in `dir`: the journal, replayed, and any record files of the older layout.
+fn load(dir: &Path) -> Result<Loaded, Error> {
+    let path = dir.join(JOURNAL);
+    let damaged = |detail: String| Error::Damaged { path: path.clone(), detail };
+    let contents = Journal::read(&path).map_err(|err| match err {
+        journal::ReadError::Io(source) => Error::Io { path: path.clone(), source },
+        journal::ReadError::Damaged { offset, what } => damaged(format!("{what} at byte {offset}")),
+    })?;
+    if let Some(offset) = contents.torn_at {
+        tracing::warn!(path = %path.display(), offset, "dropping a torn last ledger entry, the remains of a power loss during a write nobody waited for");
+    }
+    let mut records = BTreeMap::new();
+    for payload in contents.frames {
+        let entry: Entry = serde_json::from_slice(&payload)
+            .map_err(|err| damaged(format!("an entry does not parse: {err}")))?;
+        replay(&mut records, entry);
+    }
+    let mut leftovers = Vec::new();
+    let mut old_records = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+        if name.ends_with(".json") && !durable::is_temporary(&name) {
+            old_records.push(entry.path());
+        }
+        if durable::is_temporary(&name)
+            || name.ends_with(".json")
+            || name.ends_with(PROCESS_SUFFIX)
+            || name.ends_with(ACKED_SUFFIX)
+        {
+            leftovers.push(entry.path());
+        }
+    }
+    for path in old_records {
+        let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
+        let mut record: JobRecord = serde_json::from_str(&text)
+            .map_err(|err| Error::Damaged { path: path.clone(), detail: err.to_string() })?;
+        merge_side_files(dir, &mut record);
+        // A journal that knows the job was written after the file (see `Ledger::open`).
+        records.entry(record.job).or_insert(record);
+    }
+    Ok(Loaded { records, leftovers })
+}
+
+/// Applies one journal entry to the records before it. An entry about a job with no record
+/// (pruned when an earlier journal was written) changes nothing.
+fn replay(records: &mut BTreeMap<JobId, JobRecord>, entry: Entry) {
+    match entry {
+        Entry::Record(record) => {
+            records.insert(record.job, *record);
+        }
+        Entry::Process { job, process } => {
+            if let Some(record) = records.get_mut(&job).filter(|record| record.is_running()) {
+                record.process = Some(process);
+            }
+        }
+        Entry::End { job, end, ended_at_ms } => {
+            if let Some(record) = records.get_mut(&job).filter(|record| record.end.is_none()) {
+                record.end = Some(end);
+                record.ended_at_ms = Some(ended_at_ms);
+            }
+        }
+        Entry::Acked { job } => {
+            if let Some(record) = records.get_mut(&job).filter(|record| record.end.is_some()) {
+                record.end_acked = true;
+            }
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod executor;
 pub mod game_parse;
 pub mod games;
 pub mod host_metrics;
+mod journal;
 pub mod ledger;
 pub mod outbox;
 pub mod policy_check;

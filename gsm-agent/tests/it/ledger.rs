@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, SystemTime};
 
-use gsm_agent::ledger::{End, LOST_ON_RESTART, Ledger};
+use gsm_agent::ledger::{End, JOURNAL, JobRecord, LOST_ON_RESTART, Ledger};
 use gsm_agent::process::ProcessIdentity;
 use gsm_core::job::{HostId, JobResult, JobSpec, Termination};
 use gsm_proto::agent::JobRef;
@@ -159,7 +159,41 @@ fn acknowledged_records_are_pruned_after_the_retention_and_not_before() {
 }
 
 #[test]
-fn a_damaged_record_stops_the_ledger_from_opening() {
+fn a_damaged_journal_stops_the_ledger_from_opening_and_a_torn_last_entry_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, first_spec) = job();
+    let (torn, torn_spec) = job();
+    {
+        let (ledger, _) = open(dir.path());
+        ledger.accept(first, &first_spec, SystemTime::now()).unwrap();
+        ledger.accept(torn, &torn_spec, SystemTime::now()).unwrap();
+    }
+    let path = dir.path().join(JOURNAL);
+    let intact = std::fs::read(&path).unwrap();
+
+    // The last entry's final bytes never reached the disk: a power loss mid-write.
+    let mut bytes = intact.clone();
+    let end = bytes.iter().rposition(|b| *b != 0).unwrap() + 1;
+    bytes[end - 8..end].fill(0);
+    std::fs::write(&path, &bytes).unwrap();
+    let (ledger, recovery) = open(dir.path());
+    assert_eq!(recovery.lost, [first], "the intact entry is read, the torn one dropped");
+    assert!(!ledger.contains(torn.job));
+    drop(ledger);
+
+    // A byte changed inside the first entry, with intact entries after it: damage.
+    let mut bytes = intact;
+    let first_payload = bytes.windows(6).position(|w| w == b"\"entry").unwrap();
+    bytes[first_payload + 20] ^= 0x55;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Ledger::open(dir.path(), SystemTime::now(), RETENTION).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("is damaged") && text.contains(JOURNAL), "{text}");
+    assert!(text.contains("at byte 8"), "the message says where: {text}");
+}
+
+#[test]
+fn a_record_file_of_an_older_agent_that_is_damaged_stops_the_ledger_from_opening() {
     let dir = tempfile::tempdir().unwrap();
     let (job, _) = job();
     std::fs::write(dir.path().join(format!("{}.json", job.job)), "{ not json").unwrap();
@@ -168,20 +202,104 @@ fn a_damaged_record_stops_the_ledger_from_opening() {
 }
 
 #[test]
-fn records_are_private_files_and_temporary_leftovers_are_swept() {
+fn the_journal_is_a_private_file_and_temporary_leftovers_are_swept() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".tmp-leftover.json"), "half").unwrap();
+    std::fs::write(dir.path().join(format!(".tmp-{JOURNAL}")), "half").unwrap();
     let (ledger, _) = open(dir.path());
     let (job, spec) = job();
     ledger.accept(job, &spec, SystemTime::now()).unwrap();
-    let names: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-        .collect();
-    assert_eq!(names, [format!("{}.json", job.job)]);
-    let mode = std::fs::metadata(dir.path().join(&names[0])).unwrap().permissions().mode();
+    assert_eq!(names_in(dir.path()), [JOURNAL]);
+    let mode = std::fs::metadata(dir.path().join(JOURNAL)).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn a_full_journal_is_replaced_by_a_snapshot_that_keeps_every_record_as_it_is_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let long_ago = SystemTime::now() - RETENTION - Duration::from_secs(60);
+    let (old, old_spec) = job();
+    let (staged, staged_spec) = job();
+    let (ledger, _) = open(dir.path());
+    ledger.accept(old, &old_spec, long_ago).unwrap();
+    ledger.finish(old.job, result(), 0, long_ago).unwrap();
+    ledger.ack_end(old.job).unwrap();
+    ledger.accept(staged, &staged_spec, SystemTime::now()).unwrap();
+    let end = End::Finished { result: result(), chunks: 0 };
+    ledger.stage_end(staged.job, end.clone(), SystemTime::now()).unwrap();
+    // Records of about 64 KiB each: the 4 MiB journal fills after some sixty of them.
+    let mut filler = Vec::new();
+    for _ in 0..100 {
+        let (job, mut spec) = job();
+        if let gsm_core::job::JobKind::Command(command) = &mut spec.kind {
+            command.args = vec!["x".repeat(64 << 10)];
+        }
+        ledger.accept(job, &spec, SystemTime::now()).unwrap();
+        filler.push(job.job);
+    }
+    assert!(!ledger.contains(old.job), "a new journal leaves out what the retention let go");
+    assert_eq!(ledger.get(staged.job).unwrap().end, Some(end.clone()), "still staged in memory");
+    drop(ledger);
+    let (ledger, recovery) = open(dir.path());
+    assert!(filler.iter().all(|job| ledger.contains(*job)), "every accepted job is kept");
+    assert!(recovery.lost.contains(&staged), "an end never persisted is not in the snapshot");
+    assert_eq!(recovery.lost.len(), 101, "{recovery:?}");
+}
+
+#[test]
+fn records_written_by_an_older_agent_are_taken_in_and_their_files_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (running, running_spec) = job();
+    let (acked, acked_spec) = job();
+    let (damaged_pid, damaged_pid_spec) = job();
+    let mut child = sleeper();
+    let an_hour_ago = gsm_agent::ledger::unix_ms(SystemTime::now()) - 3_600_000;
+    let record = |job: JobRef, spec: &JobSpec, end: Option<End>| {
+        let record = JobRecord {
+            format: 1,
+            job: job.job,
+            attempt: job.attempt,
+            spec: spec.clone(),
+            recorded_at_ms: an_hour_ago,
+            process: None,
+            ended_at_ms: end.as_ref().map(|_| an_hour_ago + 500),
+            end,
+            end_acked: false,
+        };
+        let path = dir.path().join(format!("{}.json", job.job));
+        std::fs::write(path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+    };
+    let finished = End::Finished { result: result(), chunks: 3 };
+    record(running, &running_spec, None);
+    record(acked, &acked_spec, Some(finished.clone()));
+    record(damaged_pid, &damaged_pid_spec, None);
+    let identity = serde_json::to_vec(&ProcessIdentity::of(child.id()).unwrap()).unwrap();
+    std::fs::write(dir.path().join(format!("{}.pid", running.job)), identity).unwrap();
+    std::fs::write(dir.path().join(format!("{}.acked", acked.job)), "").unwrap();
+    std::fs::write(dir.path().join(format!("{}.pid", damaged_pid.job)), "").unwrap();
+    let orphan = gsm_core::job::JobId::new();
+    std::fs::write(dir.path().join(format!("{orphan}.pid")), "{}").unwrap();
+
+    let (ledger, recovery) = Ledger::open(dir.path(), SystemTime::now(), RETENTION).unwrap();
+    assert_eq!(recovery.killed, [running], "the old layout's process record is honoured");
+    assert_eq!(child.wait().unwrap().signal(), Some(9));
+    let mut lost = recovery.lost.clone();
+    lost.sort_by_key(|job| job.job);
+    let mut expected = vec![running, damaged_pid];
+    expected.sort_by_key(|job| job.job);
+    assert_eq!(lost, expected, "a damaged process file is the remains of a power loss");
+    let record = ledger.get(acked.job).unwrap();
+    assert_eq!((record.end, record.end_acked), (Some(finished), true));
+    assert_eq!(
+        names_in(dir.path()),
+        [JOURNAL],
+        "the old files are gone once the journal holds them"
+    );
+    drop(ledger);
+    let (ledger, recovery) = open(dir.path());
+    assert!(recovery.lost.is_empty() && ledger.get(acked.job).unwrap().end_acked);
+    assert!(ledger.accept(running, &running_spec, SystemTime::now()).is_err());
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
@@ -236,49 +354,4 @@ fn a_persisted_end_survives_and_an_ack_persists_a_staged_end_first() {
     assert_eq!(record.end, Some(end));
     assert!(record.end_acked, "the ack mark survives the agent");
     assert_eq!(ledger.unacked().iter().map(|r| r.job).collect::<Vec<_>>(), [persisted.job]);
-}
-
-#[test]
-fn a_damaged_process_record_is_the_remains_of_a_power_loss_and_is_ignored() {
-    let dir = tempfile::tempdir().unwrap();
-    let (job, spec) = job();
-    {
-        let (ledger, _) = open(dir.path());
-        ledger.accept(job, &spec, SystemTime::now()).unwrap();
-    }
-    std::fs::write(dir.path().join(format!("{}.pid", job.job)), "").unwrap();
-    let (ledger, recovery) = open(dir.path());
-    assert_eq!(recovery.lost, [job]);
-    assert!(recovery.killed.is_empty());
-    assert_eq!(ledger.get(job.job).unwrap().process, None);
-}
-
-#[test]
-fn pruning_removes_side_files_with_their_record_and_sweeps_orphans() {
-    let dir = tempfile::tempdir().unwrap();
-    let (job, spec) = job();
-    let long_ago = SystemTime::now() - RETENTION - Duration::from_secs(60);
-    let child = sleeper();
-    let identity = ProcessIdentity::of(child.id()).unwrap();
-    {
-        let (ledger, _) = open(dir.path());
-        ledger.accept(job, &spec, long_ago).unwrap();
-        ledger.record_process(job.job, identity.clone()).unwrap();
-        ledger.finish(job.job, result(), 0, long_ago).unwrap();
-        ledger.ack_end(job.job).unwrap();
-    }
-    let id = job.job;
-    assert_eq!(
-        names_in(dir.path()),
-        [format!("{id}.acked"), format!("{id}.json"), format!("{id}.pid")]
-    );
-    let orphan = gsm_core::job::JobId::new();
-    std::fs::write(dir.path().join(format!("{orphan}.pid")), "{}").unwrap();
-    let (ledger, recovery) = open(dir.path());
-    assert_eq!(recovery.pruned, 1);
-    assert!(!ledger.contains(job.job));
-    assert!(names_in(dir.path()).is_empty(), "{:?}", names_in(dir.path()));
-    let mut child = child;
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
