@@ -44,15 +44,17 @@ fn change(job: &JobRecord, to: JobState) -> JobTransition {
 }
 
 /// Sends a job to its host's agent if one is connected, moving it `queued → dispatched`.
-/// A `dispatched` job is re-sent as is. Anything else is left alone.
-pub async fn offer(state: &AppState, job: &JobRecord) -> StoreResult<()> {
+/// A `dispatched` job is re-sent as is. Anything else is left alone. Returns the job as it is
+/// afterwards.
+pub async fn offer(state: &AppState, job: &JobRecord) -> StoreResult<JobRecord> {
     // Every new job passes here (the API and the scheduler offer what they create), so this is
-    // where the org's streams hear of it.
+    // where the org's streams hear of it; the API tells them itself of a job it created
+    // already dispatched.
     if job.state == JobState::Queued {
         crate::live::job_changed(state, job);
     }
     if !state.agents.is_connected(job.host) {
-        return Ok(());
+        return Ok(job.clone());
     }
     let job = match job.state {
         JobState::Queued => {
@@ -64,19 +66,21 @@ pub async fn offer(state: &AppState, job: &JobRecord) -> StoreResult<()> {
                     job
                 }
                 // Another path dispatched it first and sends it; nothing to do.
-                Err(StoreError::Conflict { .. }) => return Ok(()),
+                Err(StoreError::Conflict { .. }) => {
+                    return state.store.get_job_any_org(job.id).await;
+                }
                 Err(err) => return Err(err),
             }
         }
         JobState::Dispatched => job.clone(),
-        _ => return Ok(()),
+        _ => return Ok(job.clone()),
     };
     let message =
         ServerMessage::AssignJob(JobAssignment { attempt: job.attempt, spec: spec_of(&job) });
     // Not connected any more, or overloaded: the job stays dispatched and is re-sent on connect.
     let _ = state.agents.send(job.host, message);
     let _ = state.job_events.send(job.id);
-    Ok(())
+    Ok(job)
 }
 
 /// Sends a host every job waiting for it; called when its agent connects.

@@ -352,6 +352,7 @@ fn new_job(
         )),
         deadline_at: now.checked_add(deadline).unwrap_or(now),
         now,
+        dispatched: false,
     }
 }
 

@@ -78,6 +78,7 @@ pub async fn start(
         idempotency_key: Some(remediation.key.clone()),
         deadline_at: now.checked_add(deadline).unwrap_or(now),
         now,
+        dispatched: false,
     };
     let audit = AuditEntry {
         id: Uuid::now_v7(),

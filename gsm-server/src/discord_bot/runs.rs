@@ -177,6 +177,7 @@ async fn start(
         idempotency_key: None,
         deadline_at: now.checked_add(deadline).map_err(|_| internal())?,
         now,
+        dispatched: false,
     };
     let audit = caller.audit("job.create", "job", new.id);
     let (job, created) = match state.store.create_job(caller.org, &new, &audit).await {

@@ -151,6 +151,8 @@ pub(super) async fn create(
         idempotency_key: idempotency_key(&headers)?,
         deadline_at: now.checked_add(deadline).map_err(ApiError::internal)?,
         now,
+        // Stored as sent when its agent is connected: one write before the push, not two.
+        dispatched: state.agents.is_connected(request.host),
     };
     // Committed before we answer: a 201 means the job is durable.
     let audit = access.audit(&client, "job.create", "job", new.id);
@@ -159,8 +161,11 @@ pub(super) async fn create(
         return Ok((StatusCode::OK, Json(view(job))));
     }
     tracing::info!(org.id = %access.org, job.id = %job.id, host.id = %job.host, "job created");
-    dispatch::offer(&state, &job).await?;
-    let job = state.store.get_job(access.org, job.id).await?;
+    if job.state == JobState::Dispatched {
+        // `offer` tells the org's streams of queued jobs only.
+        crate::live::job_changed(&state, &job);
+    }
+    let job = dispatch::offer(&state, &job).await?;
     Ok((StatusCode::CREATED, Json(view(job))))
 }
 

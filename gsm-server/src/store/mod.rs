@@ -200,6 +200,21 @@ pub struct NewJob {
     pub deadline_at: Timestamp,
     /// Creation time.
     pub now: Timestamp,
+    /// Store it already `dispatched` (attempt 1), for a caller that saw the host's agent
+    /// connected and sends the job itself right after: one write instead of two.
+    pub dispatched: bool,
+}
+
+impl NewJob {
+    /// The state the job is stored in.
+    pub fn initial_state(&self) -> JobState {
+        if self.dispatched { JobState::Dispatched } else { JobState::Queued }
+    }
+
+    /// The attempt the job is stored with: 1 once it is sent.
+    pub fn initial_attempt(&self) -> u32 {
+        u32::from(self.dispatched)
+    }
 }
 
 /// A stored job.
@@ -402,6 +417,12 @@ pub trait Store:
     async fn list_jobs(&self, org: OrgId, filter: &JobFilter) -> StoreResult<Vec<JobRecord>>;
     /// Applies a state change if the job is still in `from` and the move is legal; returns the
     /// updated job. A job no longer in `from` is `Conflict`.
+    ///
+    /// A move into a terminal state is durable when this returns. A move into any other state
+    /// (`dispatched`, `running`) may be returned before it reaches the disk: a crash of the
+    /// machine can undo it, though never a durable write made after it, and what follows redoes
+    /// it (a `queued` job is offered again when its agent connects, and the agent re-sends
+    /// `job_accepted` until the job's end is acknowledged).
     async fn transition_job(&self, change: &JobTransition) -> StoreResult<JobRecord>;
     /// [`Store::transition_job`] for a job of the org that a caller cancels: the change and `audit`
     /// commit together, and neither does when the compare-and-set fails.

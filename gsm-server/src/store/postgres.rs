@@ -231,7 +231,7 @@ impl PostgresStore {
             "INSERT INTO jobs (id, org, host, kind, state, attempt, timeout_secs, \
              output_cap_bytes, requested_by, idempotency_key, created_at, updated_at, \
              deadline_at) \
-             VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $8, $9, $9, $10) RETURNING ",
+             VALUES ($1, $2, $3, $4, $11, $12, $5, $6, $7, $8, $9, $9, $10) RETURNING ",
             job_columns!()
         ))
         .bind(job.id.0)
@@ -244,6 +244,8 @@ impl PostgresStore {
         .bind(&job.idempotency_key)
         .bind(millis(job.now))
         .bind(millis(job.deadline_at))
+        .bind(job.initial_state().as_str())
+        .bind(i64::from(job.initial_attempt()))
         .fetch_one(&mut *tx)
         .await?;
         Self::insert_audit(&mut tx, audit).await?;

@@ -335,7 +335,7 @@ macro_rules! fire_one {
                         "INSERT INTO jobs (id, org, host, kind, state, attempt, timeout_secs, \
                          output_cap_bytes, requested_by, idempotency_key, created_at, \
                          updated_at, deadline_at) \
-                         SELECT $1, $2, $3, $4, 'queued', 0, $5, $6, $7, $8, $9, $9, $10 \
+                         SELECT $1, $2, $3, $4, $11, $12, $5, $6, $7, $8, $9, $9, $10 \
                          FROM hosts WHERE org = $2 AND id = $3 AND deleted_at IS NULL \
                          ON CONFLICT (org, idempotency_key) \
                          WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING ",
@@ -351,6 +351,8 @@ macro_rules! fire_one {
                     .bind(&job.idempotency_key)
                     .bind(job.now.as_millisecond())
                     .bind(job.deadline_at.as_millisecond())
+                    .bind(job.initial_state().as_str())
+                    .bind(i64::from(job.initial_attempt()))
                     .fetch_optional(&mut *$conn)
                     .await
                     .map_err(db("job"))?;

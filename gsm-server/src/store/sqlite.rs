@@ -274,7 +274,7 @@ impl SqliteStore {
             "INSERT INTO jobs (id, org, host, kind, state, attempt, timeout_secs, \
              output_cap_bytes, requested_by, idempotency_key, created_at, updated_at, \
              deadline_at) \
-             VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?6, ?7, ?8, ?9, ?9, ?10) RETURNING ",
+             VALUES (?1, ?2, ?3, ?4, ?11, ?12, ?5, ?6, ?7, ?8, ?9, ?9, ?10) RETURNING ",
             job_columns!()
         ))
         .bind(job.id.0)
@@ -287,11 +287,44 @@ impl SqliteStore {
         .bind(&job.idempotency_key)
         .bind(millis(job.now))
         .bind(millis(job.deadline_at))
+        .bind(job.initial_state().as_str())
+        .bind(i64::from(job.initial_attempt()))
         .fetch_one(&mut *conn)
         .await
         .map_err(db_conflict("job", format!("job {} already exists", job.id)))?;
         Self::insert_audit(conn, audit).await?;
         Ok((row.into_record()?, Created::New))
+    }
+
+    /// The compare-and-set of [`Store::transition_job`], on the writer connection.
+    async fn transition_in(
+        conn: &mut SqliteConnection,
+        change: JobTransition,
+        chunks_total: Option<i64>,
+    ) -> StoreResult<JobRecord> {
+        let row: Option<JobRow> = sqlx::query_as(concat!(
+            "UPDATE jobs SET state = ?1, updated_at = ?2, \
+             attempt = COALESCE(?3, attempt), reason = COALESCE(?4, reason), \
+             result = COALESCE(?5, result), \
+             chunks_total = COALESCE(?6, chunks_total) \
+             WHERE id = ?7 AND state = ?8 RETURNING ",
+            job_columns!()
+        ))
+        .bind(change.to.as_str())
+        .bind(millis(change.now))
+        .bind(change.attempt.map(i64::from))
+        .bind(&change.reason)
+        .bind(change.result.as_ref().map(Json))
+        .bind(chunks_total)
+        .bind(change.job.0)
+        .bind(change.from.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db("job"))?;
+        if let Some(row) = row {
+            return row.into_record();
+        }
+        Err(refused_transition(conn, None, &change).await)
     }
 }
 
@@ -692,35 +725,18 @@ impl Store for SqliteStore {
         }
         let chunks_total = signed_opt(change.chunks_total, "chunk count")?;
         let change = change.clone();
-        self.group
-            .write(move |conn| {
-                Box::pin(async move {
-                    let row: Option<JobRow> = sqlx::query_as(concat!(
-                        "UPDATE jobs SET state = ?1, updated_at = ?2, \
-                         attempt = COALESCE(?3, attempt), reason = COALESCE(?4, reason), \
-                         result = COALESCE(?5, result), \
-                         chunks_total = COALESCE(?6, chunks_total) \
-                         WHERE id = ?7 AND state = ?8 RETURNING ",
-                        job_columns!()
-                    ))
-                    .bind(change.to.as_str())
-                    .bind(millis(change.now))
-                    .bind(change.attempt.map(i64::from))
-                    .bind(&change.reason)
-                    .bind(change.result.as_ref().map(Json))
-                    .bind(chunks_total)
-                    .bind(change.job.0)
-                    .bind(change.from.as_str())
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db("job"))?;
-                    if let Some(row) = row {
-                        return row.into_record();
-                    }
-                    Err(refused_transition(conn, None, &change).await)
+        // See `Store::transition_job`: a move that is not an end may be undone by a crash.
+        if change.to.is_terminal() {
+            self.group
+                .write(move |conn| Box::pin(Self::transition_in(conn, change, chunks_total)))
+                .await
+        } else {
+            self.group
+                .write_relaxed(move |conn| {
+                    Box::pin(Self::transition_in(conn, change, chunks_total))
                 })
-            })
-            .await
+                .await
+        }
     }
 
     async fn cancel_job(

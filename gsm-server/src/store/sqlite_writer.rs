@@ -8,6 +8,15 @@
 //! caller hears `Ok` only after the commit that holds it is durable — while many writers share
 //! the cost of one commit.
 //!
+//! A write may be *relaxed* ([`GroupWriter::write_relaxed`]): one whose loss in a crash of the
+//! machine is repaired by what happens next anyway (a job's move to `dispatched` or `running`,
+//! which the re-offer on connect and the agent's re-sends redo). A batch of relaxed writes only
+//! commits with `synchronous=NORMAL`: no fsync, yet still in WAL order, so the next durable
+//! commit makes it durable too. SQLite fixes the setting for a whole transaction, so the first
+//! write of a batch decides: a relaxed batch ends before the first durable write, which starts
+//! the next batch; a durable batch takes relaxed writes along. After a relaxed batch the
+//! connection is set back to `FULL`, which every other writer on it expects.
+//!
 //! Each write runs inside its own `SAVEPOINT`, so a write that fails (a conflict, a missing row)
 //! is rolled back alone and the rest of the batch commits. A write that panics is rolled back the
 //! same way and its caller gets an error. If the savepoint machinery or the commit itself fails,
@@ -30,7 +39,13 @@ const QUEUE: usize = 4096;
 
 /// A queued write: runs on the writer connection inside the batch's transaction and says whether
 /// it failed (so its savepoint is rolled back) and how to hand its caller the outcome.
-type Op = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Done> + Send>;
+type Run = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Done> + Send>;
+
+/// A queued write and whether its commit must wait for the disk.
+struct Op {
+    run: Run,
+    durable: bool,
+}
 
 /// Hands a write's caller its outcome once the batch's fate is known: `Ok` if the batch
 /// committed, the reason if it was rolled back.
@@ -66,8 +81,31 @@ impl GroupWriter {
             + Send
             + 'static,
     {
+        self.queue_write(write, true).await
+    }
+
+    /// [`GroupWriter::write`] for a relaxed write (see the module docs): its result comes back
+    /// once it is committed, which, if no durable write shared its batch, is before the commit
+    /// reached the disk.
+    pub(super) async fn write_relaxed<R, F>(&self, write: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>>
+            + Send
+            + 'static,
+    {
+        self.queue_write(write, false).await
+    }
+
+    async fn queue_write<R, F>(&self, write: F, durable: bool) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<R>>
+            + Send
+            + 'static,
+    {
         let (reply, answer) = oneshot::channel::<StoreResult<R>>();
-        let op: Op = Box::new(move |conn| {
+        let run: Run = Box::new(move |conn| {
             Box::pin(async move {
                 let result = write(conn).await;
                 Done {
@@ -83,6 +121,7 @@ impl GroupWriter {
                 }
             })
         });
+        let op = Op { run, durable };
         self.queue.send(op).await.map_err(|_| failure("the database writer has stopped"))?;
         // A dropped reply means the write panicked and was rolled back.
         answer.await.map_err(|_| failure("the write failed unexpectedly and was rolled back"))?
@@ -95,7 +134,16 @@ fn failure(reason: &str) -> StoreError {
 
 /// The writer task: one batch at a time, as long as any handle is alive.
 async fn run_batches(pool: SqlitePool, mut queue: mpsc::Receiver<Op>) {
-    while let Some(first) = queue.recv().await {
+    // A write that could not join the previous batch (see `run_batch`) starts the next.
+    let mut held: Option<Op> = None;
+    loop {
+        let first = match held.take() {
+            Some(op) => op,
+            None => match queue.recv().await {
+                Some(op) => op,
+                None => return,
+            },
+        };
         let mut conn = match pool.acquire().await {
             Ok(conn) => conn,
             Err(err) => {
@@ -104,7 +152,13 @@ async fn run_batches(pool: SqlitePool, mut queue: mpsc::Receiver<Op>) {
                 continue;
             }
         };
-        run_batch(&mut conn, first, &mut queue).await;
+        let ran = run_batch(&mut conn, first, &mut queue).await;
+        held = ran.held;
+        if !ran.reusable {
+            // Its durability setting is unknown: a new connection starts from the options.
+            tracing::error!("closing the database writer connection; the pool opens a new one");
+            let _ = conn.close().await;
+        }
     }
 }
 
@@ -114,16 +168,36 @@ fn refuse(op: Op) {
     drop(op);
 }
 
+/// Begins a batch of relaxed writes. SQLite refuses to change the setting inside a transaction,
+/// so a batch's durability is chosen by its first write.
+const BEGIN_RELAXED: &str = "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE";
+/// Puts the connection back to waiting for the disk after a relaxed batch: every other writer on
+/// it expects `FULL`.
+const RESTORE_FULL: &str = "PRAGMA synchronous = FULL";
+
+/// What [`run_batch`] leaves behind.
+struct Ran {
+    /// A durable write that came after relaxed ones: it starts the next batch.
+    held: Option<Op>,
+    /// False when the connection may still be set to `synchronous=NORMAL`: it must not be used
+    /// again.
+    reusable: bool,
+}
+
 /// Runs `first` and every write already queued behind it (up to [`MAX_BATCH`]) in one
-/// transaction, then tells each caller how it ended.
-async fn run_batch(conn: &mut SqliteConnection, first: Op, queue: &mut mpsc::Receiver<Op>) {
-    if let Err(err) = execute(conn, "BEGIN IMMEDIATE").await {
+/// transaction, then tells each caller how it ended. A batch started by a relaxed write commits
+/// without waiting for the disk, so it takes only relaxed writes; a durable batch takes any.
+async fn run_batch(conn: &mut SqliteConnection, first: Op, queue: &mut mpsc::Receiver<Op>) -> Ran {
+    let durable = first.durable;
+    let begin = if durable { "BEGIN IMMEDIATE" } else { BEGIN_RELAXED };
+    if let Err(err) = execute(conn, begin).await {
         tracing::error!(%err, "the database writer could not begin a transaction");
         refuse(first);
-        return;
+        return Ran { held: None, reusable: durable };
     }
     let mut done: Vec<Done> = Vec::new();
     let mut next = Some(first);
+    let mut held = None;
     let mut broken: Option<String> = None;
     while let Some(op) = next.take() {
         if let Err(err) = execute(conn, "SAVEPOINT gsm_write").await {
@@ -131,7 +205,7 @@ async fn run_batch(conn: &mut SqliteConnection, first: Op, queue: &mut mpsc::Rec
             refuse(op);
             break;
         }
-        let ran = AssertUnwindSafe(op(&mut *conn)).catch_unwind().await;
+        let ran = AssertUnwindSafe((op.run)(&mut *conn)).catch_unwind().await;
         let keep = matches!(&ran, Ok(outcome) if !outcome.failed);
         if !keep {
             // A failed or panicked write leaves nothing behind. If SQLite already rolled back the
@@ -155,6 +229,9 @@ async fn run_batch(conn: &mut SqliteConnection, first: Op, queue: &mut mpsc::Rec
         }
         if done.len() < MAX_BATCH {
             next = queue.try_recv().ok();
+            if !durable && next.as_ref().is_some_and(|op| op.durable) {
+                held = next.take();
+            }
         }
     }
     let committed = match broken {
@@ -170,6 +247,17 @@ async fn run_batch(conn: &mut SqliteConnection, first: Op, queue: &mut mpsc::Rec
     for outcome in done {
         (outcome.deliver)(batch);
     }
+    if durable {
+        return Ran { held, reusable: true };
+    }
+    let reusable = match execute(conn, RESTORE_FULL).await {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::error!(%err, "could not set the database writer back to synchronous=FULL");
+            false
+        }
+    };
+    Ran { held, reusable }
 }
 
 /// One statement of the writer's own (`BEGIN`, `SAVEPOINT`, `COMMIT` …). Boxed, which names the
@@ -262,6 +350,44 @@ mod tests {
         assert!(matches!(outcome, Err(StoreError::NotFound { what: "thing" })));
         insert(&writer, 2).await.unwrap();
         assert_eq!(stored(&pool).await, vec![2]);
+    }
+
+    #[tokio::test]
+    async fn relaxed_writes_commit_and_leave_the_connection_waiting_for_the_disk() {
+        let (writer, pool) = writer_on_fresh_table().await;
+        let relaxed = |x: i64| {
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write_relaxed(move |conn| {
+                        Box::pin(async move {
+                            sqlx::query("INSERT INTO t (x) VALUES (?1)")
+                                .bind(x)
+                                .execute(conn)
+                                .await
+                                .map_err(|err| StoreError::Other(err.into()))?;
+                            Ok(x)
+                        })
+                    })
+                    .await
+            }
+        };
+        relaxed(1).await.unwrap();
+        // Relaxed and durable writes sharing batches.
+        let mut tasks = tokio::task::JoinSet::new();
+        for x in 2..40 {
+            if x % 2 == 0 {
+                tasks.spawn(relaxed(x));
+            } else {
+                tasks.spawn(insert(&writer, x));
+            }
+        }
+        while let Some(outcome) = tasks.join_next().await {
+            outcome.unwrap().unwrap();
+        }
+        assert_eq!(stored(&pool).await, (1..40).collect::<Vec<_>>());
+        let level: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&pool).await.unwrap();
+        assert_eq!(level, 2, "every writer after a relaxed batch commits with synchronous=FULL");
     }
 
     #[tokio::test]

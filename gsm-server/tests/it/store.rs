@@ -142,7 +142,7 @@ conformance!(
     record_heartbeats_keeps_the_latest_heartbeat_per_host,
     heartbeats_fold_into_minutes_read_oldest_first_by_org_and_range,
     old_metrics_are_pruned_in_bounded_batches,
-    created_job_is_queued_at_attempt_zero,
+    created_job_is_queued_at_attempt_zero_or_dispatched_at_one,
     create_job_on_a_deleted_host_is_not_found,
     create_job_with_a_repeated_idempotency_key_returns_the_first_job,
     same_job_idempotency_key_in_another_org_creates_another_job,
@@ -369,6 +369,7 @@ fn new_job(host: HostId, now: i64) -> NewJob {
         idempotency_key: None,
         deadline_at: at(now + JOB_DEADLINE),
         now: at(now),
+        dispatched: false,
     }
 }
 
@@ -938,7 +939,7 @@ async fn record_heartbeats_keeps_the_latest_heartbeat_per_host(store: Arc<dyn St
 // ---------------------------------------------------------------------------------------------
 // Jobs.
 
-async fn created_job_is_queued_at_attempt_zero(store: Arc<dyn Store>) {
+async fn created_job_is_queued_at_attempt_zero_or_dispatched_at_one(store: Arc<dyn Store>) {
     let org = new_org(store.as_ref()).await;
     let host = create_host(store.as_ref(), org, "box").await.id;
     let job = NewJob {
@@ -976,6 +977,12 @@ async fn created_job_is_queued_at_attempt_zero(store: Arc<dyn Store>) {
     assert_eq!(store.get_job(org, job.id).await.unwrap(), expected);
     assert_eq!(store.get_job_any_org(job.id).await.unwrap(), expected);
     assert_not_found(store.get_job_any_org(JobId::new()).await, "job");
+
+    // A caller that sends the job itself stores it dispatched, at its first attempt.
+    let sent = NewJob { dispatched: true, ..new_job(host, 4) };
+    let (created, _) = store.create_job(org, &sent, &audit(org)).await.unwrap();
+    assert_eq!((created.state, created.attempt), (JobState::Dispatched, 1));
+    assert_eq!(store.get_job(org, sent.id).await.unwrap(), created);
 }
 
 async fn create_job_on_a_deleted_host_is_not_found(store: Arc<dyn Store>) {

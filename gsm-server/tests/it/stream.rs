@@ -98,8 +98,8 @@ async fn a_stream_carries_its_orgs_changes_and_nothing_of_another_org(server: &T
     let seen_b = read_until(&mut stream_b, job_in(JobState::Queued, b_job.id)).await;
     assert_eq!(seen_b.len(), 1, "{seen_b:#?}");
 
-    // A: an agent connects (presence), a job is created (queued) and pushed (dispatched), the
-    // agent reports it running and done, then the agent goes silent (stale, offline).
+    // A: an agent connects (presence), a job is created for it (stored dispatched: its agent is
+    // connected) and pushed, the agent reports it running, then the agent goes silent (offline).
     let (host, credential) = server.enrolled_host("a-1").await;
     let mut agent = server.connect(&credential).await;
     let mut seen = read_until(&mut stream_a, |event| {
@@ -124,9 +124,12 @@ async fn a_stream_carries_its_orgs_changes_and_nothing_of_another_org(server: &T
         .await,
     );
 
-    let queued = seen.iter().position(job_in(JobState::Queued, job.id));
     let dispatched = seen.iter().position(job_in(JobState::Dispatched, job.id));
-    assert!(queued.is_some() && queued < dispatched, "queued, then dispatched: {seen:#?}");
+    let running = seen.iter().position(job_in(JobState::Running, job.id));
+    assert!(dispatched.is_some() && dispatched < running, "dispatched, then running: {seen:#?}");
+    let created =
+        seen.iter().filter(|event| matches!(event, StreamEvent::Job(j) if j.id == job.id));
+    assert_eq!(created.count(), 2, "one event per state, no queued step: {seen:#?}");
     let text = serde_json::to_string(&seen).unwrap();
     for foreign in [b.org.to_string(), b_host.host.id.to_string(), b_job.id.to_string()] {
         assert!(!text.contains(&foreign), "A's stream carried B's {foreign}: {text}");
