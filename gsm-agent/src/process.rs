@@ -6,7 +6,8 @@
 //! Only a live process with all three equal, still leading its own group, is the job's; anything
 //! else is left alone.
 
-use std::io;
+use std::io::{self, Read};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
@@ -103,8 +104,18 @@ fn group_has_live_member(pgid: i32) -> bool {
 
 /// Reads and parses `/proc/<pid>/stat`.
 pub fn read_stat(pid: u32) -> io::Result<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let text = read_proc_file(&format!("/proc/{pid}/stat"))?;
     parse_stat(&text).ok_or_else(|| io::Error::other(format!("unparsable /proc/{pid}/stat")))
+}
+
+/// Reads a small `/proc` file. Such files report no size, so `read_to_string` starts with a
+/// 32-byte read and grows from there (six reads for a `stat` line, each of which makes the
+/// kernel format the whole file); a buffer that fits the file takes one read and the one that
+/// says the end is reached. The spawn hook runs this on every job.
+fn read_proc_file(path: &str) -> io::Result<String> {
+    let mut text = String::with_capacity(1024);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// Parses a `/proc/<pid>/stat` line. The command name in parentheses may hold spaces and
@@ -121,8 +132,14 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     })
 }
 
+/// The kernel's boot id, read once: it cannot change while this process runs.
 fn boot_id() -> io::Result<String> {
-    Ok(std::fs::read_to_string("/proc/sys/kernel/random/boot_id")?.trim().to_owned())
+    static BOOT_ID: OnceLock<String> = OnceLock::new();
+    if let Some(id) = BOOT_ID.get() {
+        return Ok(id.clone());
+    }
+    let id = read_proc_file("/proc/sys/kernel/random/boot_id")?.trim().to_owned();
+    Ok(BOOT_ID.get_or_init(|| id).clone())
 }
 
 #[cfg(test)]

@@ -126,10 +126,19 @@ pub fn job_ended(state: &AppState, job: &JobRecord) {
 }
 
 /// Applies what an agent reported about a job, whatever state the store has it in: duplicates and
-/// reports about jobs that already ended are no-ops. Returns the job as it is afterwards.
-pub async fn settle(state: &AppState, id: JobId, end: End) -> StoreResult<JobRecord> {
+/// reports about jobs that already ended are no-ops. `read` is the job as the caller just read
+/// it, if it did, which saves reading it again. Returns the job as it is afterwards.
+pub async fn settle(
+    state: &AppState,
+    id: JobId,
+    end: End,
+    mut read: Option<JobRecord>,
+) -> StoreResult<JobRecord> {
     for _ in 0..CAS_RETRIES {
-        let job = state.store.get_job_any_org(id).await?;
+        let job = match read.take() {
+            Some(job) => job,
+            None => state.store.get_job_any_org(id).await?,
+        };
         let target = match &end {
             End::Running => JobState::Running,
             End::Rejected { .. } => JobState::Rejected,

@@ -32,7 +32,7 @@ use crate::dispatch::{self, End};
 use crate::http::ApiError;
 use crate::secrets;
 use crate::store::games::{EventPlayer, NewGameEvent};
-use crate::store::{HostRecord, NewLogChunk, SecretHash, StoreError};
+use crate::store::{HostRecord, JobRecord, NewLogChunk, SecretHash, StoreError};
 
 /// How long an agent has to say hello after the upgrade.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -400,7 +400,7 @@ async fn store_chunk_run(
     let mut acks = Vec::with_capacity(by_job.len());
     for (job, run) in by_job {
         match owned.check(state, host, job.job).await {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(Refusal::Forbidden(detail)) => {
                 acks.push(forbidden(state, detail));
                 continue;
@@ -434,9 +434,16 @@ struct OwnedJobs {
 }
 
 impl OwnedJobs {
-    async fn check(&mut self, state: &AppState, host: HostId, job: JobId) -> Result<(), Refusal> {
+    /// Refuses a job that is not this host's. Returns the job when it had to read it to know,
+    /// so the caller need not read it again.
+    async fn check(
+        &mut self,
+        state: &AppState,
+        host: HostId,
+        job: JobId,
+    ) -> Result<Option<JobRecord>, Refusal> {
         if self.verified.contains(&job) {
-            return Ok(());
+            return Ok(None);
         }
         match state.store.get_job_any_org(job).await {
             Ok(record) if record.host == host => {
@@ -444,7 +451,7 @@ impl OwnedJobs {
                     self.verified.clear();
                 }
                 self.verified.insert(job);
-                Ok(())
+                Ok(Some(record))
             }
             Ok(_) | Err(StoreError::NotFound { .. }) => {
                 Err(Refusal::Forbidden(format!("job {job} is not a job of this host")))
@@ -486,21 +493,21 @@ async fn handle(
             Ok(vec![])
         }
         AgentMessage::JobAccepted(job) => {
-            owned.check(state, host, job.job).await?;
-            dispatch::settle(state, job.job, End::Running).await?;
+            let read = owned.check(state, host, job.job).await?;
+            dispatch::settle(state, job.job, End::Running, read).await?;
             Ok(vec![])
         }
         AgentMessage::JobRejected(rejected) => {
-            owned.check(state, host, rejected.job.job).await?;
+            let read = owned.check(state, host, rejected.job.job).await?;
             let reason = format!("{}: {}", rejected.reason, rejected.message);
-            dispatch::settle(state, rejected.job.job, End::Rejected { reason }).await?;
+            dispatch::settle(state, rejected.job.job, End::Rejected { reason }, read).await?;
             Ok(vec![ack(rejected.job, 0, true)])
         }
         AgentMessage::JobLog(chunk) => store_chunk_run(state, host, owned, vec![chunk]).await,
         AgentMessage::JobFinished(JobFinished { job, result, chunks }) => {
-            owned.check(state, host, job.job).await?;
+            let read = owned.check(state, host, job.job).await?;
             let stored = store_chunks(state, job.job, vec![]).await?;
-            dispatch::settle(state, job.job, End::Finished { result, chunks }).await?;
+            dispatch::settle(state, job.job, End::Finished { result, chunks }, read).await?;
             // The end is stored; the agent may forget the job once every chunk is stored too.
             Ok(vec![ack(job, stored, stored >= chunks)])
         }
@@ -513,8 +520,8 @@ async fn handle(
             Ok(vec![ServerMessage::GameEventsAck(GameEventsAck { batch: batch.batch })])
         }
         AgentMessage::JobLost(lost) => {
-            owned.check(state, host, lost.job.job).await?;
-            dispatch::settle(state, lost.job.job, End::Lost { reason: lost.reason }).await?;
+            let read = owned.check(state, host, lost.job.job).await?;
+            dispatch::settle(state, lost.job.job, End::Lost { reason: lost.reason }, read).await?;
             let stored = store_chunks(state, lost.job.job, vec![]).await?;
             Ok(vec![ack(lost.job, stored, true)])
         }

@@ -89,18 +89,23 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full);
         // The writer stays open for the store's life: it keeps the WAL and its index in place for
-        // the readers, and a pool of one never has to reconnect between writes.
+        // the readers, and a pool of one never has to reconnect between writes. Neither pool pings
+        // a connection before handing it out: a SQLite connection is a file in this process, not
+        // a peer that can hang up, and the ping is a round trip to the connection's thread that
+        // would double the cost of every read.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            .test_before_acquire(false)
             .connect_with(writer_options)
             .await
             .map_err(db("database"))?;
         MIGRATOR.run(&writer).await.map_err(convert::migrate)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
+            .test_before_acquire(false)
             .connect_with(options.pragma("query_only", "ON"))
             .await
             .map_err(db("database"))?;
@@ -119,6 +124,7 @@ impl SqliteStore {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db("database"))?;

@@ -273,7 +273,7 @@ async fn forbid_skips_while_the_previous_job_runs_and_fires_once_it_ended() {
             "{reason}"
         );
     }
-    dispatch::settle(state, first, End::Lost { reason: "test: the run ended".into() })
+    dispatch::settle(state, first, End::Lost { reason: "test: the run ended".into() }, None)
         .await
         .unwrap();
     tick(state, t("2026-01-10T00:20Z")).await.unwrap();
