@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# A short, reproducible fuzzing pass over every parser that reads peer bytes (both agent-protocol
-# directions, the RCON decoder, the 7DTD framer and log parser), as CI runs it. A fixed seed and a
-# fixed number of runs make a CI result repeatable on any machine. Longer, open-ended runs:
+# A short, reproducible fuzzing pass over every parser that reads peer or disk bytes (both
+# agent-protocol directions, the RCON decoder, the 7DTD framer and log parser, the journal format
+# of the agent's ledger), as CI runs it. A fixed seed and a fixed number of runs make a CI result
+# repeatable on any machine. Longer, open-ended runs:
 #   cd fuzz && cargo +nightly fuzz run agent_frame corpus/agent_frame
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
@@ -20,7 +21,7 @@ export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-/var/tmp/gsm-fuzz-target}"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-for target in agent_frame server_frame rcon_decoder sdtd_framer sdtd_log_parser; do
+for target in agent_frame server_frame rcon_decoder sdtd_framer sdtd_log_parser ledger_journal; do
     # Run on a copy: new inputs the fuzzer finds must not dirty the checked-in seed corpus.
     cp -r "corpus/$target" "$work/$target"
     if ! cargo +nightly fuzz run "$target" "$work/$target" -- \

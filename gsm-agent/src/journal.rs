@@ -1,5 +1,6 @@
-//! An append-only journal file: checksummed frames written into space that was zero-filled
-//! when the file was made, so making an append durable is a data flush and nothing more.
+//! The ledger's journal file: frames in gsm-core's journal format (`gsm_core::journal`) written
+//! in place into space that was zero-filled when the file was made, so making an append durable
+//! is a data flush and nothing more.
 //!
 //! Creating, renaming or growing a file changes file-system metadata, and on a journalling file
 //! system such as ext4 an `fsync` then waits for a journal commit (a millisecond or more on a
@@ -10,13 +11,6 @@
 //! write) when it is created; appends overwrite the zeros in place. When an append does not fit,
 //! the owner writes a new journal holding a snapshot of what it needs ([`Journal::create`]), which
 //! replaces the old one atomically.
-//!
-//! Layout: an 8-byte magic, then frames of `length: u32 LE | crc32(payload): u32 LE | payload`,
-//! then zeros. A zero length ends the log. A frame that is not intact (its length runs past the
-//! end of the file, or its checksum is wrong) followed by nothing but zeros is the tail of a write
-//! cut by a power loss: it was never made durable (an `fdatasync` of any later frame would have
-//! flushed it too), so it is dropped. The same followed by other data is damage
-//! ([`ReadError::Damaged`]): the owner must not guess what it held.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -24,12 +18,10 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use gsm_core::journal::{self, Contents, HEADER, MAGIC};
+
 use crate::durable;
 
-/// The first bytes of every journal file; a new layout gets a new magic.
-const MAGIC: &[u8; 8] = b"GSMJRNL1";
-/// Bytes of a frame's header: the payload length and its checksum.
-const HEADER: usize = 8;
 /// The smallest file a journal is created with.
 pub(crate) const MIN_CAPACITY: u64 = 4 << 20;
 
@@ -40,22 +32,8 @@ pub(crate) enum ReadError {
     #[error(transparent)]
     Io(#[from] io::Error),
     /// The file is not a journal, or a frame in its middle is damaged.
-    #[error("{what} at byte {offset}")]
-    Damaged {
-        /// Where.
-        offset: u64,
-        /// What is wrong there.
-        what: &'static str,
-    },
-}
-
-/// What [`Journal::read`] found in a file.
-#[derive(Debug, Default)]
-pub(crate) struct Contents {
-    /// Every intact frame's payload, in order.
-    pub frames: Vec<Vec<u8>>,
-    /// The offset of a torn last frame that was dropped, if there was one.
-    pub torn_at: Option<u64>,
+    #[error(transparent)]
+    Damaged(#[from] journal::ParseError),
 }
 
 /// An open journal, positioned for the next append.
@@ -88,7 +66,7 @@ impl Journal {
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Contents::default()),
             Err(err) => return Err(err.into()),
         };
-        parse(&bytes)
+        Ok(journal::parse(&bytes)?)
     }
 
     /// Writes a new journal at `dir/name` holding `frames`, zero-filled to at least
@@ -136,15 +114,9 @@ impl Journal {
 
 /// Builds one frame around `payload`.
 fn frame(payload: &[u8]) -> io::Result<Vec<u8>> {
-    let len = u32::try_from(payload.len())
-        .ok()
-        .filter(|len| *len > 0)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "journal frame size"))?;
-    let mut frame = Vec::with_capacity(HEADER + payload.len());
-    frame.extend_from_slice(&len.to_le_bytes());
-    frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    frame.extend_from_slice(payload);
-    Ok(frame)
+    journal::frame(payload).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "a journal frame holds 1 byte to 4 GiB")
+    })
 }
 
 fn write_zeros(file: &mut File, mut count: u64) -> io::Result<()> {
@@ -157,62 +129,9 @@ fn write_zeros(file: &mut File, mut count: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads the frames of a journal image (see the module docs).
-fn parse(bytes: &[u8]) -> Result<Contents, ReadError> {
-    let mut contents = Contents::default();
-    if bytes.is_empty() || bytes.iter().all(|b| *b == 0) {
-        // Created but never written (a crash before the first flush): nothing was recorded.
-        return Ok(contents);
-    }
-    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-        return Err(ReadError::Damaged { offset: 0, what: "not a gsm-agent journal" });
-    }
-    let mut at = MAGIC.len();
-    while at + HEADER <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
-        if len == 0 {
-            return Ok(contents);
-        }
-        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
-        let start = at + HEADER;
-        let intact = start
-            .checked_add(len)
-            .filter(|stop| *stop <= bytes.len())
-            .map(|stop| &bytes[start..stop])
-            .filter(|payload| crc32fast::hash(payload) == crc);
-        match intact {
-            Some(payload) => {
-                contents.frames.push(payload.to_vec());
-                at = start + len;
-            }
-            None => {
-                let rest = start.saturating_add(len).min(bytes.len());
-                if bytes[rest..].iter().any(|b| *b != 0) {
-                    return Err(ReadError::Damaged {
-                        offset: at as u64,
-                        what: "a damaged frame followed by more data",
-                    });
-                }
-                contents.torn_at = Some(at as u64);
-                return Ok(contents);
-            }
-        }
-    }
-    Ok(contents)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn image(frames: &[&[u8]], tail: usize) -> Vec<u8> {
-        let mut bytes = MAGIC.to_vec();
-        for payload in frames {
-            bytes.extend_from_slice(&frame(payload).unwrap());
-        }
-        bytes.resize(bytes.len() + tail, 0);
-        bytes
-    }
 
     #[test]
     fn appended_frames_read_back_in_order_and_a_new_journal_replaces_the_old() {
@@ -250,37 +169,5 @@ mod tests {
         }
         assert_eq!(appended, 3, "4 MiB holds three 1 MiB frames and the end marker");
         assert_eq!(Journal::read(journal.path()).unwrap().frames.len(), 3);
-    }
-
-    #[test]
-    fn a_torn_last_frame_is_dropped_and_damage_in_the_middle_is_refused() {
-        let mut torn = image(&[b"kept", b"torn-frame"], 64);
-        let last = torn.len() - 64 - 3;
-        torn[last..last + 3].fill(0);
-        let read = parse(&torn).unwrap();
-        assert_eq!(read.frames, [b"kept".to_vec()]);
-        assert_eq!(read.torn_at, Some((MAGIC.len() + HEADER + 4) as u64));
-
-        // A header whose length runs past the end of the file: torn too.
-        let mut cut = image(&[b"kept"], 0);
-        cut.extend_from_slice(&1000u32.to_le_bytes());
-        cut.extend_from_slice(&[1, 2, 3, 4, 5]);
-        assert_eq!(parse(&cut).unwrap().frames, [b"kept".to_vec()]);
-
-        let mut damaged = image(&[b"first", b"second", b"third"], 16);
-        damaged[MAGIC.len() + HEADER + 2] ^= 0xff;
-        let err = parse(&damaged).unwrap_err();
-        assert!(
-            matches!(err, ReadError::Damaged { offset, .. } if offset == MAGIC.len() as u64),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn an_empty_or_all_zero_file_is_an_empty_journal_and_a_stranger_is_refused() {
-        assert!(parse(&[]).unwrap().frames.is_empty());
-        assert!(parse(&[0; 4096]).unwrap().frames.is_empty());
-        let err = parse(b"{\"format\":1}").unwrap_err();
-        assert!(matches!(err, ReadError::Damaged { offset: 0, .. }), "{err}");
     }
 }

@@ -523,7 +523,7 @@ fn load(dir: &Path) -> Result<Loaded, Error> {
     let damaged = |detail: String| Error::Damaged { path: path.clone(), detail };
     let contents = Journal::read(&path).map_err(|err| match err {
         journal::ReadError::Io(source) => Error::Io { path: path.clone(), source },
-        journal::ReadError::Damaged { offset, what } => damaged(format!("{what} at byte {offset}")),
+        journal::ReadError::Damaged(err) => damaged(err.to_string()),
     })?;
     if let Some(offset) = contents.torn_at {
         tracing::warn!(path = %path.display(), offset, "dropping a torn last ledger entry, the remains of a power loss during a write nobody waited for");

@@ -12,6 +12,7 @@ pub mod adapters;
 pub mod cron;
 pub mod heartbeat;
 pub mod job;
+pub mod journal;
 pub mod policy;
 pub mod presence;
 pub mod rules;
