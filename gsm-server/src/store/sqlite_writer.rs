@@ -292,19 +292,31 @@ mod tests {
     }
 
     fn insert(writer: &GroupWriter, x: i64) -> impl Future<Output = StoreResult<i64>> + use<> {
+        insert_as(writer, x, true)
+    }
+
+    /// Inserts `x` as a durable or a relaxed write.
+    fn insert_as(
+        writer: &GroupWriter,
+        x: i64,
+        durable: bool,
+    ) -> impl Future<Output = StoreResult<i64>> + use<> {
         let writer = writer.clone();
         async move {
             writer
-                .write(move |conn| {
-                    Box::pin(async move {
-                        sqlx::query("INSERT INTO t (x) VALUES (?1)")
-                            .bind(x)
-                            .execute(conn)
-                            .await
-                            .map_err(|err| StoreError::Conflict { detail: err.to_string() })?;
-                        Ok(x)
-                    })
-                })
+                .queue_write(
+                    move |conn| {
+                        Box::pin(async move {
+                            sqlx::query("INSERT INTO t (x) VALUES (?1)")
+                                .bind(x)
+                                .execute(conn)
+                                .await
+                                .map_err(|err| StoreError::Conflict { detail: err.to_string() })?;
+                            Ok(x)
+                        })
+                    },
+                    durable,
+                )
                 .await
         }
     }
@@ -355,23 +367,7 @@ mod tests {
     #[tokio::test]
     async fn relaxed_writes_commit_and_leave_the_connection_waiting_for_the_disk() {
         let (writer, pool) = writer_on_fresh_table().await;
-        let relaxed = |x: i64| {
-            let writer = writer.clone();
-            async move {
-                writer
-                    .write_relaxed(move |conn| {
-                        Box::pin(async move {
-                            sqlx::query("INSERT INTO t (x) VALUES (?1)")
-                                .bind(x)
-                                .execute(conn)
-                                .await
-                                .map_err(|err| StoreError::Other(err.into()))?;
-                            Ok(x)
-                        })
-                    })
-                    .await
-            }
-        };
+        let relaxed = |x: i64| insert_as(&writer, x, false);
         relaxed(1).await.unwrap();
         // Relaxed and durable writes sharing batches.
         let mut tasks = tokio::task::JoinSet::new();
