@@ -248,6 +248,47 @@ fn a_full_journal_is_replaced_by_a_snapshot_that_keeps_every_record_as_it_is_on_
 }
 
 #[test]
+fn concurrent_writers_through_several_new_journals_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = open(dir.path());
+    let ledger = std::sync::Arc::new(ledger);
+    let me = ProcessIdentity::of(std::process::id()).unwrap();
+    // Four threads, each taking 60 jobs of ~64 KiB and ending them: about 15 MiB of entries, so
+    // the journal is replaced several times while other threads append and flush.
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (ledger, me) = (ledger.clone(), me.clone());
+            std::thread::spawn(move || {
+                let mut taken = Vec::new();
+                for _ in 0..60 {
+                    let (job, mut spec) = job();
+                    if let gsm_core::job::JobKind::Command(command) = &mut spec.kind {
+                        command.args = vec!["y".repeat(64 << 10)];
+                    }
+                    ledger.accept(job, &spec, SystemTime::now()).unwrap();
+                    ledger.record_process(job.job, me.clone()).unwrap();
+                    let end = End::Finished { result: result(), chunks: 0 };
+                    ledger.stage_end(job.job, end, SystemTime::now()).unwrap();
+                    ledger.persist(job.job).unwrap();
+                    ledger.ack_end(job.job).unwrap();
+                    taken.push(job.job);
+                }
+                taken
+            })
+        })
+        .collect();
+    let taken: Vec<_> = threads.into_iter().flat_map(|thread| thread.join().unwrap()).collect();
+    drop(ledger);
+    let (ledger, recovery) = open(dir.path());
+    assert!(recovery.lost.is_empty(), "every end was persisted: {recovery:?}");
+    for job in taken {
+        let record = ledger.get(job).expect("every accepted job survives");
+        assert!(record.end_acked && record.process.is_some(), "{record:?}");
+    }
+    assert_eq!(names_in(dir.path()), [JOURNAL]);
+}
+
+#[test]
 fn records_written_by_an_older_agent_are_taken_in_and_their_files_removed() {
     let dir = tempfile::tempdir().unwrap();
     let (running, running_spec) = job();
