@@ -13,6 +13,7 @@ mod rcon;
 mod runner;
 mod schedules;
 mod sdtd;
+mod sim;
 mod spine;
 
 use clap::{Parser, Subcommand};

@@ -7,17 +7,14 @@
 //! sides run `list` on one logged-in session, in alternating blocks so drift on the machine hits
 //! both alike, and the figure is the difference of the medians.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use gsm_core::adapters::rcon::client::{Flavor, RconClient, RconConfig};
 use gsm_core::adapters::rcon::packet::{self, Packet};
 use gsm_core::adapters::{ConsoleConfig, SecretSource};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 
 /// Timed round trips per side.
 const ROUNDS: usize = 5000;
@@ -40,7 +37,12 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 async fn round_trip() -> anyhow::Result<()> {
-    let (mut sim, address) = start_sim().await?;
+    let (mut sim, address) = crate::sim::start(
+        "gsm-sim-rcon",
+        &["--listen", "127.0.0.1:0", "--players", "Alice,Bob"],
+        &[("GSM_SIM_RCON_PASSWORD", PASSWORD)],
+    )
+    .await?;
     let dir = tempfile::tempdir().context("creating the password directory")?;
     let password_file = dir.path().join("rcon-password");
     std::fs::write(&password_file, PASSWORD).context("writing the password file")?;
@@ -125,41 +127,6 @@ impl RawClient {
         self.stream.read_exact(&mut self.frame).await.context("reading a frame")?;
         Ok(len - packet::MIN_SIZE)
     }
-}
-
-/// Starts the stand-in on a free port and reads the address it prints.
-async fn start_sim() -> anyhow::Result<(Child, std::net::SocketAddr)> {
-    let binary = sim_binary()?;
-    let mut child = Command::new(&binary)
-        .args(["--listen", "127.0.0.1:0", "--players", "Alice,Bob"])
-        .env("GSM_SIM_RCON_PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let stdout = child.stdout.take().context("gsm-sim-rcon's stdout")?;
-    let mut line = String::new();
-    let mut stdout = BufReader::new(stdout);
-    let read = stdout.read_line(&mut line);
-    tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .context("waiting for gsm-sim-rcon to print its address")?
-        .context("reading gsm-sim-rcon's address")?;
-    let address = line.trim().parse().with_context(|| format!("parsing the address {line:?}"))?;
-    Ok((child, address))
-}
-
-/// `gsm-sim-rcon`, built beside gsm-bench.
-fn sim_binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("finding the gsm-bench executable")?;
-    let binary = exe.with_file_name("gsm-sim-rcon");
-    if !binary.is_file() {
-        bail!(
-            "{} is missing; build it first: cargo build --release -p gsm-sim-rcon",
-            binary.display()
-        );
-    }
-    Ok(binary)
 }
 
 /// The median and the 99th percentile.

@@ -15,18 +15,15 @@
 //! the medians.
 
 use std::hint::black_box;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use gsm_core::adapters::GameAdapter;
 use gsm_core::adapters::sdtd::client::{Client, ClientConfig, LogSink, Password};
 use gsm_core::adapters::sdtd::events;
 use gsm_core::adapters::sdtd::framing::{Frame, LineFramer};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 
 const CORPUS: &str = include_str!("../../gsm-core/src/adapters/sdtd/testdata/log-corpus.txt");
 /// Lines per parsing pass.
@@ -120,7 +117,13 @@ fn framing_and_parsing() {
 }
 
 async fn round_trip() -> anyhow::Result<()> {
-    let (mut sim, address) = start_sim().await?;
+    // Without its player script: only the bench's own commands reach it.
+    let (mut sim, address) = crate::sim::start(
+        "gsm-sim-7dtd",
+        &["--listen", "127.0.0.1:0", "--script-speed", "0", "--password", PASSWORD],
+        &[],
+    )
+    .await?;
     let mut config = ClientConfig::new(address.to_string());
     config.password = Some(Password::new(PASSWORD));
     let (logs, mut log_lines) = LogSink::channel(1024);
@@ -212,41 +215,6 @@ impl RawClient {
             }
         }
     }
-}
-
-/// Starts the stand-in on a free port, without its player script, and reads the address it
-/// prints.
-async fn start_sim() -> anyhow::Result<(Child, std::net::SocketAddr)> {
-    let binary = sim_binary()?;
-    let mut child = Command::new(&binary)
-        .args(["--listen", "127.0.0.1:0", "--script-speed", "0", "--password", PASSWORD])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let stdout = child.stdout.take().context("gsm-sim-7dtd's stdout")?;
-    let mut line = String::new();
-    let mut stdout = BufReader::new(stdout);
-    let read = stdout.read_line(&mut line);
-    tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .context("waiting for gsm-sim-7dtd to print its address")?
-        .context("reading gsm-sim-7dtd's address")?;
-    let address = line.trim().parse().with_context(|| format!("parsing the address {line:?}"))?;
-    Ok((child, address))
-}
-
-/// `gsm-sim-7dtd`, built beside gsm-bench.
-fn sim_binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("finding the gsm-bench executable")?;
-    let binary = exe.with_file_name("gsm-sim-7dtd");
-    if !binary.is_file() {
-        bail!(
-            "{} is missing; build it first: cargo build --release -p gsm-sim-7dtd",
-            binary.display()
-        );
-    }
-    Ok(binary)
 }
 
 fn median(times: &mut [Duration]) -> Duration {
