@@ -19,7 +19,7 @@ use super::real_agent::RealAgent;
 use super::server::{Backend, Server};
 use super::stats::{Samples, ms};
 use super::virtual_agent::WorkerEvents;
-use super::{Bench, verdict};
+use super::{Bench, sqlite_verdict};
 
 /// Jobs run before the measured ones, to warm connections and caches.
 const WARMUP: usize = 20;
@@ -98,7 +98,7 @@ fn report(
         ms(p50),
         ms(p99),
         ms(samples.max()),
-        verdict(met),
+        sqlite_verdict(backend, met),
         contention.note(),
     );
     if let Some(mut acked) = end_acked {

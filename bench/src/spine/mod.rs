@@ -122,6 +122,15 @@ fn verdict(met: bool) -> &'static str {
     if met { "— met" } else { "— MISSED" }
 }
 
+/// The verdict of a figure whose target issue #3 sets on SQLite (dispatch, throughput); the
+/// PostgreSQL figure is reported beside it, without one.
+fn sqlite_verdict(backend: Backend, met: bool) -> &'static str {
+    match backend {
+        Backend::Sqlite => verdict(met),
+        Backend::Postgres => "— reported (the target is set on SQLite)",
+    }
+}
+
 /// The backends a figure runs on.
 fn backends(figure: Figure, choice: Option<Backends>) -> &'static [Backend] {
     const SQLITE: &[Backend] = &[Backend::Sqlite];

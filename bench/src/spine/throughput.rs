@@ -24,7 +24,7 @@ use super::procfs::{Contention, CpuWindow};
 use super::server::{Backend, Server};
 use super::stats::{Samples, ms};
 use super::virtual_agent::WorkerEvents;
-use super::{Bench, verdict};
+use super::{Bench, sqlite_verdict};
 
 /// Virtual agents the jobs are spread over.
 const AGENTS: usize = 100;
@@ -71,7 +71,7 @@ pub async fn run(bench: &Bench, backend: Backend) -> anyhow::Result<()> {
         took.as_secs_f64(),
         ms(latency.percentile(50.0)),
         ms(latency.percentile(99.0)),
-        verdict(rate >= TARGET),
+        sqlite_verdict(backend, rate >= TARGET),
         contention.note(),
     );
     drop(workers);
