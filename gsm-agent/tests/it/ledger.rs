@@ -29,6 +29,15 @@ fn job() -> (JobRef, JobSpec) {
     (JobRef { job: spec.id, attempt: 1 }, spec)
 }
 
+/// A job whose record takes about 64 KiB, to fill a journal quickly.
+fn big_job() -> (JobRef, JobSpec) {
+    let (job, mut spec) = job();
+    if let gsm_core::job::JobKind::Command(command) = &mut spec.kind {
+        command.args = vec!["x".repeat(64 << 10)];
+    }
+    (job, spec)
+}
+
 fn result() -> JobResult {
     JobResult {
         termination: Termination::Exited,
@@ -231,10 +240,7 @@ fn a_full_journal_is_replaced_by_a_snapshot_that_keeps_every_record_as_it_is_on_
     // Records of about 64 KiB each: the 4 MiB journal fills after some sixty of them.
     let mut filler = Vec::new();
     for _ in 0..100 {
-        let (job, mut spec) = job();
-        if let gsm_core::job::JobKind::Command(command) = &mut spec.kind {
-            command.args = vec!["x".repeat(64 << 10)];
-        }
+        let (job, spec) = big_job();
         ledger.accept(job, &spec, SystemTime::now()).unwrap();
         filler.push(job.job);
     }
@@ -261,10 +267,7 @@ fn concurrent_writers_through_several_new_journals_lose_nothing() {
             std::thread::spawn(move || {
                 let mut taken = Vec::new();
                 for _ in 0..60 {
-                    let (job, mut spec) = job();
-                    if let gsm_core::job::JobKind::Command(command) = &mut spec.kind {
-                        command.args = vec!["y".repeat(64 << 10)];
-                    }
+                    let (job, spec) = big_job();
                     ledger.accept(job, &spec, SystemTime::now()).unwrap();
                     ledger.record_process(job.job, me.clone()).unwrap();
                     let end = End::Finished { result: result(), chunks: 0 };

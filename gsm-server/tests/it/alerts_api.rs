@@ -27,7 +27,7 @@ async fn post_rule(server: &TestServer, body: &Value) -> reqwest::Response {
 }
 
 async fn audit_actions(server: &TestServer) -> Vec<String> {
-    let page: Page<AuditEntry> = server.get("/audit").send().await.unwrap().json().await.unwrap();
+    let page: Page<AuditEntry> = server.get_json("/audit").await;
     page.items.into_iter().map(|entry| entry.action).collect()
 }
 
@@ -79,14 +79,7 @@ async fn alert_rules_are_validated_field_by_field_stored_audited_and_deleted() {
     let response = server.http.put(&url).bearer_auth(&server.org.api_key).json(&replaced);
     let response = response.send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let got: AlertRule = server
-        .get(&format!("/alert-rules/{}", rule.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: AlertRule = server.get_json(&format!("/alert-rules/{}", rule.id)).await;
     assert_eq!((got.spec.kind.as_str(), got.spec.cooldown_secs), ("host.stale", 300));
     let deleted = server.http.delete(&url).bearer_auth(&server.org.api_key).send().await.unwrap();
     assert_eq!(deleted.status(), 204);
@@ -229,7 +222,7 @@ async fn the_history_filters_and_pages_and_notifications_are_marked_read() {
 }
 
 async fn jobs(server: &TestServer) -> Vec<Job> {
-    let page: Page<Job> = server.get("/jobs").send().await.unwrap().json().await.unwrap();
+    let page: Page<Job> = server.get_json("/jobs").await;
     page.items
 }
 
@@ -279,7 +272,7 @@ async fn a_remediation_starts_one_real_job_per_alert_within_its_limit() {
         server.state.alerts.emit(org, crash(now + n));
     }
     eventually(|| async {
-        let page: Page<Alert> = server.get("/alerts").send().await.unwrap().json().await.unwrap();
+        let page: Page<Alert> = server.get_json("/alerts").await;
         (page.items.len() >= 4).then_some(())
     })
     .await;

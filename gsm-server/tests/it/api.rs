@@ -55,16 +55,9 @@ async fn a_created_host_is_listed_and_fetched_with_its_presence_unknown_until_it
     let server = TestServer::start().await;
     let created = server.create_host("eu-1").await;
     assert!(created.join_token.starts_with("gsmj_") && created.join_token.len() == 48);
-    let page: Page<Host> = server.get("/hosts").send().await.unwrap().json().await.unwrap();
+    let page: Page<Host> = server.get_json("/hosts").await;
     assert_eq!(page.items.len(), 1);
-    let host: Host = server
-        .get(&format!("/hosts/{}", created.host.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let host: Host = server.get_json(&format!("/hosts/{}", created.host.id)).await;
     assert_eq!(host.name, "eu-1");
     assert!(!host.enrolled && !host.connected && host.presence.is_none());
 }
@@ -112,11 +105,11 @@ async fn a_repeated_idempotency_key_never_makes_a_second_job() {
     assert_eq!(again.status(), 200);
     let again: Job = again.json().await.unwrap();
     assert_eq!(first.id, again.id);
-    let page: Page<Job> = server.get("/jobs").send().await.unwrap().json().await.unwrap();
+    let page: Page<Job> = server.get_json("/jobs").await;
     assert_eq!(page.items.len(), 1);
     // Without a key, each request is a new job.
     server.post("/jobs").json(&body).send().await.unwrap();
-    let page: Page<Job> = server.get("/jobs").send().await.unwrap().json().await.unwrap();
+    let page: Page<Job> = server.get_json("/jobs").await;
     assert_eq!(page.items.len(), 2);
 }
 
@@ -248,7 +241,7 @@ async fn a_repeated_host_create_returns_the_same_host_with_a_fresh_token() {
     assert_ne!(first.join_token, again.join_token);
     assert_eq!(error_code(server.enroll(&first.join_token).await).await.0, 401);
     assert_eq!(server.enroll(&again.join_token).await.status(), 200);
-    let page: Page<Host> = server.get("/hosts").send().await.unwrap().json().await.unwrap();
+    let page: Page<Host> = server.get_json("/hosts").await;
     assert_eq!(page.items.len(), 1);
 }
 

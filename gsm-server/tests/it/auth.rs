@@ -332,7 +332,7 @@ async fn the_last_owner_can_be_neither_demoted_nor_removed() {
         .await
         .unwrap();
     assert_eq!(remove.status(), 204);
-    let members: Page<Member> = server.get("/members").send().await.unwrap().json().await.unwrap();
+    let members: Page<Member> = server.get_json("/members").await;
     assert_eq!(members.items.iter().map(|m| m.user.id).collect::<Vec<_>>(), vec![second.0]);
 }
 
@@ -461,31 +461,19 @@ async fn access_changes_are_in_the_audit_log_with_who_and_from_where() {
         .send()
         .await
         .unwrap();
-    let page: Page<AuditEntry> = server.get("/audit").send().await.unwrap().json().await.unwrap();
+    let page: Page<AuditEntry> = server.get_json("/audit").await;
     let actions: Vec<&str> = page.items.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["invite.create", "api_key.create"]);
     let entry = &page.items[1];
     assert_eq!(entry.target_id, key.api_key.id);
     assert_eq!(entry.client_ip.as_deref(), Some("127.0.0.1"));
     assert_eq!(entry.outcome, "success");
-    let filtered: Page<AuditEntry> = server
-        .get("/audit?action=api_key.create&limit=1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let filtered: Page<AuditEntry> = server.get_json("/audit?action=api_key.create&limit=1").await;
     assert_eq!(filtered.items.len(), 1);
     assert!(filtered.next_cursor.is_some());
     let next: Page<AuditEntry> = server
-        .get(&format!("/audit?action=api_key.create&cursor={}", filtered.next_cursor.unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/audit?action=api_key.create&cursor={}", filtered.next_cursor.unwrap()))
+        .await;
     assert!(next.items.is_empty());
 }
 
@@ -527,14 +515,7 @@ async fn walk(server: &TestServer, path: &str, id: &str) -> Vec<String> {
     let mut cursor: Option<String> = None;
     loop {
         let query = cursor.as_ref().map_or(String::new(), |c| format!("&cursor={c}"));
-        let page: serde_json::Value = server
-            .get(&format!("{path}?limit=1{query}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: serde_json::Value = server.get_json(&format!("{path}?limit=1{query}")).await;
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 1, "{path}: {page}");
         ids.extend(items.iter().map(|item| item.pointer(id).unwrap().to_string()));
@@ -559,7 +540,7 @@ async fn members_invites_and_api_keys_page_by_the_previous_next_cursor() {
     for (path, id, count) in
         [("/members", "/user/id", 3), ("/invites", "/id", 3), ("/api-keys", "/id", 4)]
     {
-        let all: serde_json::Value = server.get(path).send().await.unwrap().json().await.unwrap();
+        let all: serde_json::Value = server.get_json(path).await;
         let all: Vec<_> = all["items"]
             .as_array()
             .unwrap()

@@ -492,14 +492,7 @@ async fn allowed_programs_from_enrollment_and_hello_show_on_the_host_detail_and_
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let view: gsm_proto::rest::Host = server
-        .get(&format!("/hosts/{}", created.host.id))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view: gsm_proto::rest::Host = server.get_json(&format!("/hosts/{}", created.host.id)).await;
     assert_eq!(view.allowed_programs, [early]);
 
     let (host, credential) = server.enrolled_host("eu-1").await;

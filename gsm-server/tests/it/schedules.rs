@@ -472,7 +472,7 @@ async fn schedules_api_validates_and_lists_with_a_cursor() {
             Some(c) => format!("/schedules?limit=2&cursor={c}"),
             None => "/schedules?limit=2".to_owned(),
         };
-        let page: Page<Schedule> = server.get(&query).send().await.unwrap().json().await.unwrap();
+        let page: Page<Schedule> = server.get_json(&query).await;
         names.extend(page.items.into_iter().map(|s| s.spec.name));
         match page.next_cursor {
             Some(next) => cursor = Some(next),
